@@ -1,0 +1,1 @@
+"""Interoperability with the diffusers checkpoint layout: state-dict converters in both directions."""

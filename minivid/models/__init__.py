@@ -1,0 +1,1 @@
+"""Models, each one readable file built from `minivid.layers`."""
