@@ -1,0 +1,268 @@
+"""Look at videos, frames and attention masks inside a notebook, with or without a browser.
+
+Every function returns the thing to display (an `IPython.display.HTML`, an ipywidgets widget or a
+matplotlib `Figure`), so a notebook cell simply ends with the call. Figures are closed before they
+are returned: the inline backend then shows them once, through their repr, instead of once more
+at the end of the cell. Nothing here needs a display, so the same cells run under nbval and Agg.
+
+Videos follow the minivid convention: float `C T H W` (or `B C T H W`, of which sample 0 is shown)
+with values in [-1, 1], the range VAEs and diffusion models work in.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from einops import rearrange, repeat
+from IPython.display import HTML
+from matplotlib.animation import FuncAnimation
+from matplotlib.colors import ListedColormap
+from matplotlib.image import imsave
+from matplotlib.patches import Patch
+
+ATTENDS, BLOCKED = "#1f4e99", "#e8e8e8"  # mask colours: dark = may attend, light = blocked
+
+
+def to_frames(video, value_range=(-1.0, 1.0)) -> np.ndarray:
+    """Turn one video into uint8 RGB frames `T H W 3`, the one conversion every viewer uses.
+
+    `video` is a float tensor or array: `C T H W` with C = 3 (RGB) or 1 (gray), `B C T H W`
+    (sample 0 is taken), or `T H W` (gray). Values are mapped from `value_range` to 0..255 and
+    clamped, because generated videos overshoot [-1, 1].
+    """
+    x = torch.as_tensor(video).detach().cpu()
+    shape = tuple(x.shape)
+    if not x.is_floating_point():
+        raise ValueError(f"expected a float video with values in {tuple(value_range)}, got dtype "
+                         f"{x.dtype}; convert uint8 frames with `x.float() / 127.5 - 1`")
+    if x.ndim == 5:
+        x = x[0]  # C T H W
+    elif x.ndim == 3:
+        x = rearrange(x, "t h w -> 1 t h w")
+    if x.ndim != 4 or x.shape[0] not in (1, 3) or x.shape[1] == 0:
+        raise ValueError(f"expected a video shaped C T H W (C = 1 or 3, T >= 1), B C T H W or "
+                         f"T H W, got shape {shape}; for T H W C frames use "
+                         "rearrange(x, 't h w c -> c t h w')")
+    low, high = value_range
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+    if torch.isnan(x).any():
+        raise ValueError("the video contains NaN values (did training diverge?)")
+    x = ((x.float() - low) / (high - low)).clamp(0, 1)
+    x = repeat(x, "c t h w -> t h w (c k)", k=3 // x.shape[0])  # gray is copied to R, G and B
+    return (x * 255).round().to(torch.uint8).numpy()
+
+
+def _clips(videos, value_range) -> list[np.ndarray]:
+    """Frames `T H W 3` of every clip (a list or tuple counts as several clips), same T for all."""
+    flat = [v for item in videos for v in (item if isinstance(item, (list, tuple)) else [item])]
+    if not flat:
+        raise ValueError("give at least one video")
+    clips = [to_frames(v, value_range) for v in flat]
+    counts = [len(clip) for clip in clips]
+    if len(set(counts)) > 1:
+        raise ValueError(f"clips shown together must have the same number of frames, got {counts}; "
+                         "trim them first, e.g. video[:, :T]")
+    return clips
+
+
+def _titles(titles, count: int) -> list[str]:
+    if titles is None:
+        return [""] * count
+    titles = [titles] if isinstance(titles, str) else list(titles)
+    if len(titles) != count:
+        raise ValueError(f"got {len(titles)} titles for {count} clips")
+    return [str(t) for t in titles]
+
+
+def show_video(*videos, titles=None, fps: int = 8, height: int = 160,
+               value_range=(-1.0, 1.0)) -> HTML:
+    """Play one or more clips side by side as an inline HTML5 animation (with its own controls).
+
+    `videos`: tensors as in `to_frames`, all with the same T. Each clip is drawn `height` pixels
+    tall with nearest-neighbour resampling, so a 32x32 clip is large and its pixels stay sharp.
+    Frames are embedded as PNGs, up to matplotlib's `animation.embed_limit` (20 MB by default).
+    """
+    clips = _clips(videos, value_range)
+    names = _titles(titles, len(clips))
+    frame_count = len(clips[0])
+    widths = [height * clip.shape[2] / clip.shape[1] for clip in clips]
+    gap, top, bottom, dpi = 8, (24 if any(names) else 6), 20, 100  # all in pixels
+    fig_w, fig_h = sum(widths) + gap * (len(clips) + 1), height + top + bottom
+    fig = plt.figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
+    images, left = [], gap
+    for clip, width, name in zip(clips, widths, names):
+        ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+        ax.set_axis_off()
+        ax.set_title(name, fontsize=10)
+        images.append(ax.imshow(clip[0], interpolation="nearest"))
+        left += width + gap
+    counter = fig.text(0.5, 3 / fig_h, "", ha="center", va="bottom", fontsize=9)
+
+    def draw(t):
+        for image, clip in zip(images, clips):
+            image.set_data(clip[t])
+        counter.set_text(f"frame {t}/{frame_count - 1}")
+        return [*images, counter]
+
+    animation = FuncAnimation(fig, draw, frames=frame_count, interval=1000 / fps)
+    html = animation.to_jshtml(fps=fps, default_mode="loop")
+    plt.close(fig)
+    return HTML(html)
+
+
+def _png(frame: np.ndarray, height: int) -> bytes:
+    """PNG bytes of one `H W 3` frame, enlarged by a whole factor so it is at least `height` tall."""
+    factor = max(1, math.ceil(height / frame.shape[0]))
+    frame = repeat(frame, "h w c -> (h a) (w b) c", a=factor, b=factor)  # nearest neighbour
+    buffer = io.BytesIO()
+    imsave(buffer, frame, format="png")
+    return buffer.getvalue()
+
+
+class Scrubber(widgets.VBox):
+    """A frame slider linked to a Play button, above the current frame of each clip.
+
+    `slider` (an `IntSlider` over 0..T-1), `play` and `images` (one `ipywidgets.Image` per clip)
+    are attributes, so a notebook or test can move `slider.value` and read `images[i].value`.
+    The Play button drives the slider in the browser (`jslink`); the kernel encodes each frame to
+    PNG once, the first time it is shown.
+    """
+
+    def __init__(self, clips: list[np.ndarray], names: list[str], fps: int, height: int):
+        frame_count = len(clips[0])
+        slider = widgets.IntSlider(value=0, min=0, max=frame_count - 1, description="frame")
+        play = widgets.Play(value=0, min=0, max=frame_count - 1, interval=max(1, round(1000 / fps)))
+        widgets.jslink((play, "value"), (slider, "value"))
+        images = [widgets.Image(format="png", height=str(height)) for _ in clips]
+        panels = [widgets.VBox([widgets.Label(name), image]) for name, image in zip(names, images)]
+        controls = widgets.HBox([play, slider, widgets.Label(f"/ {frame_count - 1}")])
+        super().__init__([controls, widgets.HBox(panels)])
+        self.slider, self.play, self.images = slider, play, images
+        self._clips, self._height = clips, height
+        self._pngs: dict[tuple[int, int], bytes] = {}
+        slider.observe(lambda change: self._show(change["new"]), names="value")
+        self._show(0)
+
+    def _show(self, t: int):
+        for i, (clip, image) in enumerate(zip(self._clips, self.images)):
+            if (i, t) not in self._pngs:
+                self._pngs[i, t] = _png(clip[t], self._height)
+            image.value = self._pngs[i, t]
+
+    def __repr__(self):  # the text/plain nbval records: short and free of image bytes
+        return f"Scrubber(clips={len(self._clips)}, frames={len(self._clips[0])})"
+
+
+def scrubber(*videos, titles=None, fps: int = 8, height: int = 160,
+             value_range=(-1.0, 1.0)) -> Scrubber:
+    """Step through clips frame by frame (e.g. input vs reconstruction) with a slider widget.
+
+    `videos`: tensors as in `to_frames`, all with the same T; their sizes may differ, each is
+    shown `height` pixels tall. Returns a `Scrubber` widget (see its docstring).
+    """
+    clips = _clips(videos, value_range)
+    return Scrubber(clips, _titles(titles, len(clips)), fps, height)
+
+
+def frame_grid(*videos, titles=None, every: int = 1, max_frames: int | None = None,
+               size: float = 1.2, value_range=(-1.0, 1.0)) -> plt.Figure:
+    """A static picture of clips: one row per clip, one column per frame t = 0, every, 2*every...
+
+    `videos`: tensors as in `to_frames`, all with the same T. `max_frames` caps the columns;
+    `size` is the height of one frame in inches.
+    """
+    clips = _clips(videos, value_range)
+    names = _titles(titles, len(clips))
+    if every < 1 or (max_frames is not None and max_frames < 1):
+        raise ValueError(f"every and max_frames must be >= 1, got every={every}, "
+                         f"max_frames={max_frames}")
+    picks = list(range(0, len(clips[0]), every))[:max_frames]
+    aspect = max(clip.shape[2] / clip.shape[1] for clip in clips)
+    fig, axes = plt.subplots(len(clips), len(picks), squeeze=False, layout="constrained",
+                             figsize=(len(picks) * size * aspect + 0.3, len(clips) * size + 0.3))
+    for row, (clip, name) in enumerate(zip(clips, names)):
+        for col, t in enumerate(picks):
+            ax = axes[row, col]
+            ax.imshow(clip[t], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"t={t}", fontsize=9)
+        axes[row, 0].set_ylabel(name)
+    plt.close(fig)
+    return fig
+
+
+def _boundaries(groups, length: int) -> list[int]:
+    """Token indices where a new group starts: every `groups` tokens, or after each listed size."""
+    if groups is None:
+        return []
+    if isinstance(groups, int):
+        if groups < 1:
+            raise ValueError(f"groups must be a positive group size, got {groups}")
+        return list(range(groups, length, groups))
+    sizes = [int(s) for s in groups]
+    if any(s < 1 for s in sizes) or sum(sizes) != length:
+        raise ValueError(f"group sizes {sizes} must be positive and add up to {length} tokens")
+    return np.cumsum(sizes)[:-1].tolist()
+
+
+def show_mask(mask, title: str | None = None, groups=None, ax=None) -> plt.Figure:
+    """Picture an attention mask: row = query token, column = key token, dark = may attend.
+
+    `mask` is `L_q L_k`, or has leading batch/head dims (`B L L`, `B heads L L`; the first is
+    drawn). Bool masks follow `scaled_dot_product_attention`: True = attends. A float additive
+    mask counts as blocked where it is -inf or <= -1e4 (the finfo.min / -1e9 / -10000 habits).
+    `groups` draws thin lines between groups of tokens on a square mask: an int (a frame is H*W
+    tokens) or a list of sizes (packed clips). With `ax`, draws there and leaves its figure open.
+    """
+    m = torch.as_tensor(mask).detach().cpu()
+    if m.ndim not in (2, 3, 4):
+        raise ValueError(f"expected a mask shaped L L, B L L or B heads L L, got {tuple(m.shape)}")
+    m = rearrange(m, "... q k -> (...) q k")[0]  # L_q L_k
+    if m.is_floating_point():
+        m = m > -1e4
+    elif m.dtype != torch.bool:
+        raise ValueError(f"expected a bool mask (True = attends) or a float additive mask, got "
+                         f"{m.dtype}; convert with mask.bool()")
+    allowed = m.numpy().astype(np.uint8)
+    if groups is not None and allowed.shape[0] != allowed.shape[1]:
+        raise ValueError(f"groups need a square mask, got {allowed.shape}")
+    owns_figure = ax is None
+    if owns_figure:
+        fig, ax = plt.subplots(figsize=(5.2, 4), layout="constrained")
+    ax.imshow(allowed, cmap=ListedColormap([BLOCKED, ATTENDS]), vmin=0, vmax=1,
+              interpolation="nearest")
+    for b in _boundaries(groups, allowed.shape[0]):
+        ax.axhline(b - 0.5, color="tab:orange", linewidth=0.8)
+        ax.axvline(b - 0.5, color="tab:orange", linewidth=0.8)
+    ax.set_xlabel("key token")
+    ax.set_ylabel("query token")
+    if title:
+        ax.set_title(title)
+    legend = [Patch(facecolor=ATTENDS, label="attends (True)"),
+              Patch(facecolor=BLOCKED, edgecolor="0.6", label="blocked (False)")]
+    ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
+    if owns_figure:
+        plt.close(fig)
+    return ax.figure
+
+
+def plot_curve(values, title: str = "loss", log_y: bool = False) -> plt.Figure:
+    """A training curve: `values` is 1-D, one number per step."""
+    values = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"expected one value per step (1-D), got shape {values.shape}")
+    fig, ax = plt.subplots(figsize=(5, 3), layout="constrained")
+    ax.plot(values)
+    ax.set_xlabel("step")
+    ax.set_ylabel(title)
+    if log_y:
+        ax.set_yscale("log")
+    plt.close(fig)
+    return fig
