@@ -1,0 +1,74 @@
+"""Classifier-free guidance (Ho & Salimans 2021): extrapolate from the unconditional prediction
+past the conditional one.
+
+Two forms appear in the official code, with the same two model outputs c (conditional) and
+u (unconditional):
+- `"standard"`: `u + w·(c − u)`. w = 1 is the plain conditional model. DiT, Wan (`guide_scale`,
+  default 5.0), CogVideoX, diffusers pipelines, and LVDM's `uc_type=None`. (HunyuanVideo's released
+  model is guidance-distilled: `--cfg-scale` defaults to 1.0, i.e. no CFG, and the strength 6.0
+  enters as an embedding, `--embedded-cfg-scale`.)
+- `"cfg_original"`: `c + w·(c − u)` = `(1+w)·c − w·u`, LVDM `lvdm/samplers/ddim.py` with
+  `uc_type='cfg_original'` (the default of its long-video script, `--uncond_scale 0.1`). It is the
+  standard form with w + 1, so w = 0 is the conditional model; a scale copied between the two
+  codebases must be shifted by one.
+
+Guidance is linear, so it applies to any prediction type (eps, v, x0, flow velocity) alike. `scale`
+may be a tensor broadcasting against the output (SVD ramps it over frames).
+
+DiT quirk (`facebookresearch/DiT models.py : forward_with_cfg`): it guides **only the first 3
+channels** "for exact reproducibility" and returns the other latent channel (and the learned-sigma
+channels) from the conditional branch. VDT copies this, Latte patches it to 4 channels.
+`guided_channels=3` reproduces it; the default guides every channel.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+GUIDANCE_FORMS = ("standard", "cfg_original")
+
+
+def cfg_combine(cond: Tensor, uncond: Tensor, scale: float | Tensor, form: str = "standard",
+                guided_channels: int | None = None) -> Tensor:
+    """Guided prediction from conditional and unconditional outputs, both `(B, C, ...)` → `(B, C, ...)`."""
+    if form not in GUIDANCE_FORMS:
+        raise ValueError(f"unknown guidance form {form!r}; expected one of {GUIDANCE_FORMS}")
+    if cond.shape != uncond.shape:
+        raise ValueError(f"cond and uncond outputs differ in shape: {tuple(cond.shape)} vs "
+                         f"{tuple(uncond.shape)}")
+    base = uncond if form == "standard" else cond
+    guided = base + scale * (cond - uncond)
+    if guided_channels is None:
+        return guided
+    if not 1 <= guided_channels <= cond.shape[1]:
+        raise ValueError(f"guided_channels must be in [1, {cond.shape[1]}] (the output channels); "
+                         f"got {guided_channels}")
+    return torch.cat([guided[:, :guided_channels], cond[:, guided_channels:]], dim=1)
+
+
+def cfg_model(model_fn: Callable[[Tensor, Tensor, Tensor], Tensor], cond: Tensor, uncond: Tensor,
+              scale: float | Tensor, form: str = "standard", guided_channels: int | None = None
+              ) -> Callable[[Tensor, Tensor], Tensor]:
+    """Wrap `model_fn(x, t, context)` into a guided `(x, t) -> output` for the samplers.
+
+    Each call runs the model once on the doubled batch `[uncond; cond]` (x `(B, ...)` → `(2B, ...)`,
+    t `(B,)` → `(2B,)`), the way diffusers pipelines do, then combines the halves. `cond` and
+    `uncond` are the per-sample contexts `(B, ...)` (e.g. text embeddings and the null prompt's).
+    """
+    if form not in GUIDANCE_FORMS:
+        raise ValueError(f"unknown guidance form {form!r}; expected one of {GUIDANCE_FORMS}")
+    if cond.shape != uncond.shape:
+        raise ValueError(f"cond and uncond contexts differ in shape: {tuple(cond.shape)} vs "
+                         f"{tuple(uncond.shape)}; pad or broadcast the null context first")
+    context = torch.cat([uncond, cond])  # 2B ...
+
+    def guided(x: Tensor, t: Tensor) -> Tensor:
+        if 2 * x.shape[0] != context.shape[0]:
+            raise ValueError(f"batch of {x.shape[0]} samples but {cond.shape[0]} contexts")
+        out = model_fn(torch.cat([x, x]), torch.cat([t, t]), context)  # 2B C ...
+        out_uncond, out_cond = out.chunk(2)
+        return cfg_combine(out_cond, out_uncond, scale, form, guided_channels)
+
+    return guided
