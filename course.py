@@ -70,9 +70,14 @@ def setup(extras: str) -> None:
         run(PY, "-m", "pip", "install", "-e", f"{ROOT}[{extras}]")
         merged = ",".join(sorted(set(extras.split(",")) | set(filter(None, done.get("extras", "").split(",")))))
         stamp.write_text(json.dumps({**want, "extras": merged}))
-    settings = VENV / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    settings.parent.mkdir(parents=True, exist_ok=True)
-    settings.write_text(json.dumps(LAB_SETTINGS, indent=2))
+    write_lab_settings(VENV / "etc" / "jupyter")
+
+
+def write_lab_settings(config_dir: Path) -> None:
+    """Store LAB_SETTINGS where JupyterLab reads default setting overrides in `config_dir`."""
+    path = config_dir / "labconfig" / "default_setting_overrides.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(LAB_SETTINGS, indent=2))
 
 
 def lab(args: list[str]) -> int:

@@ -193,7 +193,7 @@ def frame_grid(*videos, titles=None, every: int = 1, max_frames: int | None = No
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(f"t={t}", fontsize=9)
-        axes[row, 0].set_ylabel(name)
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     plt.close(fig)
     return fig
 
