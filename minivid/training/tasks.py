@@ -1,0 +1,101 @@
+"""Named training tasks for `python -m minivid.train --task NAME`: a model, its data, its loss.
+
+Adding one is a few lines at the end of this file:
+
+    register_task("wan-vae-tiny", build_model=lambda: presets.build("wan2.1-vae-tiny", "cpu"),
+                  build_dataset=SyntheticClips, loss_fn=vae_loss,
+                  description="the tiny causal video VAE: reconstruction + KL")
+
+`build_model()` runs right after `torch.manual_seed(seed)`, so a seed names an initialisation.
+`build_dataset(length=, frames=, size=, seed=)` returns a map-style dataset of dicts whose item i is
+always the same (see data_order.py); `SyntheticClips` fits as it is. `loss_fn(model, batch) ->
+(scalar loss, metrics dict)` receives the bare model (never the DDP wrapper) and the collated batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minivid.data import SyntheticClips
+from minivid.training.loop import LossFn, TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    build_model: Callable[[], nn.Module]
+    build_dataset: Callable[..., torch.utils.data.Dataset]
+    loss_fn: LossFn
+    description: str = ""
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(name: str, build_model, build_dataset, loss_fn, description: str = "") -> None:
+    if name in _TASKS:
+        raise ValueError(f"task {name!r} is already registered")
+    _TASKS[name] = Task(name, build_model, build_dataset, loss_fn, description)
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def get_task(name: str) -> Task:
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    return _TASKS[name]
+
+
+def build_trainer(name: str, config: TrainConfig, *, length: int = 256, frames: int = 17,
+                  size: int = 32, data_seed: int = 0) -> Trainer:
+    """The task's model (initialised from config.seed), dataset and loss in a Trainer."""
+    task = get_task(name)
+    torch.manual_seed(config.seed)
+    model = task.build_model()
+    dataset = task.build_dataset(length=length, frames=frames, size=size, seed=data_seed)
+    data = {"length": length, "frames": frames, "size": size, "seed": data_seed}
+    return Trainer(model, dataset, task.loss_fn, config, run={"task": name, "data": data})
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny-autoencoder: the trainer's own smoke test. Small enough to train in seconds on a CPU, with
+# no batch-dependent layers and no randomness in its loss, so that its results do not depend on
+# how a batch is split (accumulation, processes).
+# ---------------------------------------------------------------------------------------------
+
+class TinyClipAutoencoder(nn.Module):
+    """Each frame cut into 4x4 patches, squeezed to `latent` channels and expanded back."""
+
+    def __init__(self, channels: int = 3, hidden: int = 32, latent: int = 8, patch: int = 4):
+        super().__init__()
+        self.patch = patch
+        kernel = (1, patch, patch)
+        self.encoder = nn.Sequential(nn.Conv3d(channels, hidden, kernel, stride=kernel), nn.SiLU(),
+                                     nn.Conv3d(hidden, latent, 1))
+        self.decoder = nn.Sequential(nn.Conv3d(latent, hidden, 1), nn.SiLU(),
+                                     nn.ConvTranspose3d(hidden, channels, kernel, stride=kernel))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """video: B C T H W, H and W divisible by the patch -> its reconstruction, same shape."""
+        if video.shape[-1] % self.patch or video.shape[-2] % self.patch:
+            raise ValueError(f"height and width must be divisible by {self.patch}, "
+                             f"got {tuple(video.shape[-2:])}")
+        return self.decoder(self.encoder(video))  # B latent T H/p W/p in between
+
+
+def reconstruction_loss(model: nn.Module, batch: dict):
+    video = batch["video"]  # B C T H W in [-1, 1]
+    loss = F.mse_loss(model(video), video)
+    return loss, {"psnr": 10 * torch.log10(4 / loss.detach())}  # peak-to-peak 2 in [-1, 1]
+
+
+register_task("tiny-autoencoder", TinyClipAutoencoder, SyntheticClips, reconstruction_loss,
+              "a 2-layer patch autoencoder reconstructing synthetic clips (the trainer's smoke test)")
+
+# ---- tasks of the course's models: add yours below -------------------------------------------
