@@ -62,3 +62,176 @@ def count_params(name: str) -> int:
 # ---------------------------------------------------------------------------------------------
 # Registered presets. Each model family adds its names in its own section below.
 # ---------------------------------------------------------------------------------------------
+
+# ---- Wan VAEs (minivid.models.vae) ---------------------------------------------------------------
+from minivid.models.vae import WanVAE, WanVAEConfig  # noqa: E402
+
+# Per-channel latent statistics: Wan2.1 from diffusers `AutoencoderKLWan` defaults (== Wan-Video/Wan2.1
+# `wan/modules/vae.py : WanVAE`), Wan2.2 from diffusers `scripts/convert_wan_to_diffusers.py :
+# vae22_diffusers_config` (== Wan-Video/Wan2.2 `wan/modules/vae2_2.py : Wan2_2_VAE`).
+WAN21_VAE_LATENTS_MEAN = (-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+                          0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921)
+WAN21_VAE_LATENTS_STD = (2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+                         3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160)
+WAN22_VAE_LATENTS_MEAN = (-0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557,
+                          -0.1382, 0.0542, 0.2813, 0.0891, 0.1570, -0.0098, 0.0375, -0.1825,
+                          -0.2246, -0.1207, -0.0698, 0.5109, 0.2665, -0.2108, -0.2158, 0.2502,
+                          -0.2055, -0.0322, 0.1109, 0.1567, -0.0729, 0.0899, -0.2799, -0.1230,
+                          -0.0313, -0.1649, 0.0117, 0.0723, -0.2839, -0.2083, -0.0520, 0.3748,
+                          0.0152, 0.1957, 0.1433, -0.2944, 0.3573, -0.0548, -0.1681, -0.0667)
+WAN22_VAE_LATENTS_STD = (0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.4990, 0.4818, 0.5013,
+                         0.8158, 1.0344, 0.5894, 1.0901, 0.6885, 0.6165, 0.8454, 0.4978,
+                         0.5759, 0.3523, 0.7135, 0.6804, 0.5833, 1.4146, 0.8986, 0.5659,
+                         0.7069, 0.5338, 0.4889, 0.4917, 0.4069, 0.4999, 0.6866, 0.4093,
+                         0.5709, 0.6065, 0.6415, 0.4944, 0.5726, 1.2042, 0.5458, 1.6887,
+                         0.3971, 1.0600, 0.3943, 0.5537, 0.5444, 0.4089, 0.7468, 0.7744)
+
+WAN_VAE_CONFIGS = {
+    # 4x8x8, 16 channels: diffusers `AutoencoderKLWan()` class defaults == official `_video_vae` config
+    "wan2.1-vae": WanVAEConfig(latents_mean=WAN21_VAE_LATENTS_MEAN, latents_std=WAN21_VAE_LATENTS_STD),
+    # 4x16x16, 48 channels: 2x2 patchify, residual stages, wider decoder (`vae22_diffusers_config`)
+    "wan2.2-vae": WanVAEConfig(base_dim=160, decoder_base_dim=256, z_dim=48, is_residual=True, patch_size=2,
+                               latents_mean=WAN22_VAE_LATENTS_MEAN, latents_std=WAN22_VAE_LATENTS_STD),
+    # the tiny diffusers configs of reference/diffusers_peer.md (`wan21_vae`, `wan22_vae`)
+    "wan2.1-vae-tiny": WanVAEConfig(base_dim=8, z_dim=16, num_res_blocks=1,
+                                    latents_mean=(0.0,) * 16, latents_std=(1.0,) * 16),
+    "wan2.2-vae-tiny": WanVAEConfig(base_dim=8, decoder_base_dim=12, z_dim=8, num_res_blocks=1,
+                                    is_residual=True, patch_size=2, latents_mean=(0.0,) * 8, latents_std=(1.0,) * 8),
+}
+register("wan2.1-vae", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.1-vae"]), 126_892_531,
+         "Wan-Video/Wan2.1 wan/modules/vae.py; diffusers AutoencoderKLWan() defaults")
+register("wan2.2-vae", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.2-vae"]), 704_688_668,
+         "Wan-Video/Wan2.2 wan/modules/vae2_2.py; diffusers convert_wan_to_diffusers.py vae22_diffusers_config")
+register("wan2.1-vae-tiny", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.1-vae-tiny"]), None,
+         "reference/diffusers_peer.md tiny config wan21_vae")
+register("wan2.2-vae-tiny", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.2-vae-tiny"]), None,
+         "reference/diffusers_peer.md tiny config wan22_vae")
+
+# ---- DiT (minivid.models.dit) -------------------------------------------------------------------
+from minivid.models.dit import DiT, DiTConfig  # noqa: E402
+
+DIT_CONFIGS = {
+    # facebookresearch/DiT models.py `DiT_XL_2` at 256 px (32x32x4 latents), learn_sigma, 1000 classes
+    "dit-xl-2": DiTConfig(),
+    # the tiny diffusers config `dit` of reference/diffusers_peer.md (2 heads x 32, 2 layers, 4 -> 8 channels)
+    "dit-tiny": DiTConfig(input_size=16, hidden_size=64, depth=2, num_heads=2),
+}
+# 674,834,720: the official count without the frozen 256x1152 pos_embed (675,129,632 with it);
+# diffusers' DiTTransformer2DModel has 749,826,464 (a timestep+label embedder in each of the 28 blocks)
+register("dit-xl-2", lambda: DiT(DIT_CONFIGS["dit-xl-2"]), 674_834_720,
+         "facebookresearch/DiT models.py DiT_XL_2; reference/dit_family.md section 5")
+register("dit-tiny", lambda: DiT(DIT_CONFIGS["dit-tiny"]), None,
+         "reference/diffusers_peer.md tiny config dit")
+
+
+# ---- compute accounting: presets.cost(name, frames, height, width) -------------------------------
+# A model family plugs in with `register_cost(name, fn)`, fn(frames, height, width) -> Cost.
+
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float8": 1}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one denoising step of one sample costs. FLOPs count 2 per multiply-add, matmuls and convs
+    only (elementwise work — norms, RoPE, softmax, modulation — is left out).
+
+    Memory estimates, batch 1, inference (no autograd), activations in `compute_dtype`:
+    - `weight_bytes`: parameters alone, per storage dtype;
+    - `activation_bytes`: the residual stream (float32) plus the widest intermediate of one block (the MLP
+      hidden state before and after its activation), i.e. what stays live with a fused attention kernel;
+    - `attention_matrix_bytes`: the `heads x L x L` self-attention score matrix of one block, which an
+      unfused softmax(QKᵀ)V materialises and flash / memory-efficient SDPA never does.
+    """
+    name: str
+    frames: int
+    height: int
+    width: int
+    latent_shape: tuple[int, int, int, int]  # C T H W
+    token_grid: tuple[int, int, int]
+    tokens: int
+    params: int
+    flops_linear: int
+    flops_attention: int
+    activation_bytes: int
+    attention_matrix_bytes: int
+    weight_bytes: dict
+    compute_dtype: str = "bfloat16"
+
+    @property
+    def flops(self) -> int:
+        return self.flops_linear + self.flops_attention
+
+    def summary(self) -> str:
+        gib = 2.0**30
+        return (f"{self.name} {self.frames}x{self.height}x{self.width}: latent {self.latent_shape}, grid "
+                f"{self.token_grid} = {self.tokens:,} tokens, {self.params / 1e9:.2f}B params; "
+                f"{self.flops / 1e12:.1f} TFLOPs/step (attention {self.flops_attention / self.flops:.0%}); "
+                f"weights {self.weight_bytes['bfloat16'] / gib:.1f} GiB bf16, activations "
+                f"{self.activation_bytes / gib:.2f} GiB, eager attention matrix "
+                f"{self.attention_matrix_bytes / gib:.1f} GiB")
+
+
+_COSTS: dict[str, Callable[[int, int, int], Cost]] = {}
+
+
+def register_cost(name: str, fn: Callable[[int, int, int], Cost]) -> None:
+    get(name)  # the preset must exist
+    _COSTS[name] = fn
+
+
+def cost(name: str, frames: int, height: int, width: int) -> Cost:
+    """Latent shape, tokens, parameters, FLOPs per denoising step and memory of a preset at a video size."""
+    if name not in _COSTS:
+        raise ValueError(f"no cost model for preset {name!r}; presets with one: {', '.join(sorted(_COSTS))}")
+    return _COSTS[name](frames, height, width)
+
+
+# ---- Wan2.1 / Wan2.2 transformers (minivid.models.wan) ---------------------------------------------
+from minivid.layers.embed import latent_size, patch_grid  # noqa: E402
+from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops  # noqa: E402
+
+# Full sizes: Wan-Video/Wan2.1 wan/configs/wan_t2v_1_3B.py, wan_t2v_14B.py, wan_i2v_14B.py; Wan-Video/Wan2.2
+# wan/configs/wan_ti2v_5B.py, wan_t2v_A14B.py, wan_i2v_A14B.py (per expert); the diffusers configs in
+# huggingface/diffusers scripts/convert_wan_to_diffusers.py agree. Tiny: reference/diffusers_peer.md.
+_WAN_14B = dict(dim=5120, ffn_dim=13824, heads=40, layers=40)
+_WAN_TINY = dict(dim=64, ffn_dim=128, heads=2, layers=2, text_dim=32)
+WAN_CONFIGS = {
+    "wan2.1-t2v-1.3b": WanConfig(dim=1536, ffn_dim=8960, heads=12, layers=30),
+    "wan2.1-t2v-14b": WanConfig(**_WAN_14B),
+    "wan2.1-i2v-14b-480p": WanConfig(**_WAN_14B, in_channels=36, image_dim=1280),
+    "wan2.1-i2v-14b-720p": WanConfig(**_WAN_14B, in_channels=36, image_dim=1280),
+    "wan2.2-t2v-a14b": WanConfig(**_WAN_14B),  # one of the two experts (high / low noise)
+    "wan2.2-i2v-a14b": WanConfig(**_WAN_14B, in_channels=36),  # mask+latent channels, no CLIP branch
+    "wan2.2-ti2v-5b": WanConfig(dim=3072, ffn_dim=14336, heads=24, layers=30, in_channels=48, out_channels=48),
+    "wan2.1-t2v-tiny": WanConfig(**_WAN_TINY),
+    "wan2.1-i2v-tiny": WanConfig(**_WAN_TINY, in_channels=36, image_dim=48),
+    "wan2.2-ti2v-tiny": WanConfig(**_WAN_TINY, in_channels=48, out_channels=48),
+}
+WAN_VAE_STRIDE = {name: (4, 16, 16) if name.startswith("wan2.2-ti2v") else (4, 8, 8) for name in WAN_CONFIGS}
+_WAN_COUNTS = {"wan2.1-t2v-1.3b": 1_418_996_800, "wan2.1-t2v-14b": 14_288_491_584,
+               "wan2.1-i2v-14b-480p": 16_394_878_784, "wan2.1-i2v-14b-720p": 16_394_878_784,
+               "wan2.2-t2v-a14b": 14_288_491_584, "wan2.2-i2v-a14b": 14_288_901_184,
+               "wan2.2-ti2v-5b": 4_999_787_712}
+
+
+def _wan_cost(name: str, frames: int, height: int, width: int) -> Cost:
+    cfg, stride = WAN_CONFIGS[name], WAN_VAE_STRIDE[name]
+    latent = latent_size(frames, height, width, stride)  # T H W, 1 + (frames - 1) / 4 latent frames
+    grid = patch_grid(latent, cfg.patch)
+    tokens = grid[0] * grid[1] * grid[2]
+    flops = forward_flops(cfg, grid, TEXT_LEN, CLIP_TOKENS if cfg.image_dim else 0,
+                          per_token_timesteps=name.startswith("wan2.2-ti2v"))
+    params = count_params(name)
+    act = 2  # bf16 activations
+    return Cost(name, frames, height, width, (cfg.out_channels, *latent), grid, tokens, params,
+                flops["linear"], flops["attention"],
+                activation_bytes=tokens * cfg.dim * 4 + 2 * tokens * cfg.ffn_dim * act,
+                attention_matrix_bytes=cfg.heads * tokens * tokens * act,
+                weight_bytes={dtype: params * size for dtype, size in _DTYPE_BYTES.items()})
+
+
+for _name, _cfg in WAN_CONFIGS.items():
+    register(_name, lambda cfg=_cfg: WanModel(cfg), _WAN_COUNTS.get(_name),
+             "reference/diffusers_peer.md tiny configs" if _name.endswith("-tiny") else
+             "Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py")
+    register_cost(_name, lambda f, h, w, name=_name: _wan_cost(name, f, h, w))
