@@ -1,0 +1,170 @@
+"""diffusers `DiTTransformer2DModel` <-> minivid `DiT`: configs and state dicts, both directions.
+
+Most of the mapping is renaming (`attn1.to_out.0` → `attn.to_out`, `ff.net.0.proj` → `mlp.0`,
+`norm1.linear` → `adaLN_modulation.1`, `proj_out_1/2` → `final_layer`). One difference is
+structural: minivid, like the official code, has one timestep+label embedder shared by all blocks;
+diffusers stores a copy in every block (`transformer_blocks.{i}.norm1.emb`) and reads block 0's for
+its final layer. Its conversion script writes the same official tensors into all 28 copies, so in a
+converted checkpoint they are equal. They drift apart only if the model was trained in diffusers;
+minivid cannot represent that, so `diffusers_to_minivid` raises unless the copies agree within
+`atol` (then it takes block 0's, the one diffusers' final layer uses). Going back, the shared
+embedder is copied into every block.
+
+Three conventions are not weights and cannot be converted: the diffusers port divides the timestep
+frequencies by 127 instead of 128 (`Timesteps(downscale_freq_shift=1)`), its MLP LayerNorm has
+eps = `norm_eps` (default 1e-5, official 1e-6), and it rescales positions on grids other than the
+trained one. `config_from_diffusers` sets minivid's flags for all three, so the converted model
+computes what diffusers computes. Note that diffusers' own DiT checkpoints are the official
+weights run with the 127 divisor, i.e. not exactly the official model.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, Mapping
+
+import torch
+
+from minivid.models.dit import DiT, DiTConfig
+
+_EMBEDDER = {  # minivid's shared embedder -> the name of each copy inside `transformer_blocks.{i}.norm1.emb.`
+    "t_embedder.mlp.0.weight": "timestep_embedder.linear_1.weight",
+    "t_embedder.mlp.0.bias": "timestep_embedder.linear_1.bias",
+    "t_embedder.mlp.2.weight": "timestep_embedder.linear_2.weight",
+    "t_embedder.mlp.2.bias": "timestep_embedder.linear_2.bias",
+    "y_embedder.embedding_table.weight": "class_embedder.embedding_table.weight",
+}
+_RENAMES = [  # minivid -> diffusers; the first matching rule applies
+    (r"^x_embedder\.", "pos_embed.proj."),
+    (r"^blocks\.(\d+)\.adaLN_modulation\.1\.", r"transformer_blocks.\1.norm1.linear."),
+    (r"^blocks\.(\d+)\.attn\.to_out\.", r"transformer_blocks.\1.attn1.to_out.0."),
+    (r"^blocks\.(\d+)\.attn\.", r"transformer_blocks.\1.attn1."),
+    (r"^blocks\.(\d+)\.mlp\.0\.", r"transformer_blocks.\1.ff.net.0.proj."),
+    (r"^blocks\.(\d+)\.mlp\.2\.", r"transformer_blocks.\1.ff.net.2."),
+    (r"^final_layer\.adaLN_modulation\.1\.", "proj_out_1."),
+    (r"^final_layer\.linear\.", "proj_out_2."),
+]
+
+
+def _embedder_copy(key: str, block: int) -> str:
+    return f"transformer_blocks.{block}.norm1.emb.{_EMBEDDER[key]}"
+
+
+def _diffusers_key(key: str) -> str:
+    for pattern, replacement in _RENAMES:
+        if re.match(pattern, key):
+            return re.sub(pattern, replacement, key)
+    raise ValueError(f"no diffusers name for minivid key {key!r}")
+
+
+def _minivid_keys(config: DiTConfig) -> list[str]:
+    if config.conditioning != "adaln_zero":
+        raise ValueError(f"diffusers' DiTTransformer2DModel has adaLN-Zero blocks only; got conditioning "
+                         f"{config.conditioning!r}")
+    with torch.device("meta"):
+        return list(DiT(config).state_dict())
+
+
+def _check_keys(got, expected, what: str) -> None:
+    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{what} does not match the config: missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+                         f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
+
+
+def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: DiTConfig) -> dict[str, torch.Tensor]:
+    """A `DiT` state dict in the `DiTTransformer2DModel` layout (the embedder copied into every block)."""
+    _check_keys(state_dict, _minivid_keys(config), "minivid state dict")
+    out = {}
+    for key, tensor in state_dict.items():
+        if key in _EMBEDDER:
+            for block in range(config.depth):  # real copies: safetensors refuses tensors that share memory
+                out[_embedder_copy(key, block)] = tensor.clone()
+        else:
+            out[_diffusers_key(key)] = tensor
+    return out
+
+
+def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: DiTConfig,
+                         atol: float = 0.0) -> dict[str, torch.Tensor]:
+    """A `DiTTransformer2DModel` state dict in the `DiT` layout.
+
+    Every block's embedder copy must equal block 0's within `atol` (exactly, by default: converted
+    checkpoints hold identical copies); otherwise a ValueError names the first block that differs.
+    """
+    keys = _minivid_keys(config)
+    names = {_diffusers_key(k): k for k in keys if k not in _EMBEDDER}
+    copies = {_embedder_copy(k, b) for k in _EMBEDDER for b in range(config.depth)}
+    _check_keys(state_dict, set(names) | copies, "diffusers state dict")
+    out = {ours: state_dict[theirs] for theirs, ours in names.items()}
+    for key in _EMBEDDER:
+        shared = state_dict[_embedder_copy(key, 0)]
+        for block in range(1, config.depth):
+            gap = (state_dict[_embedder_copy(key, block)].float() - shared.float()).abs().max().item()
+            if gap > atol:
+                raise ValueError(
+                    f"diffusers block {block} has its own timestep/label embedder ({_EMBEDDER[key]} differs from "
+                    f"block 0's by up to {gap:.3g} > atol {atol}), as after training in diffusers; minivid's DiT "
+                    f"shares one embedder. Pass a larger atol to take block 0's (the one diffusers' final layer "
+                    f"reads) and accept different outputs.")
+        out[key] = shared
+    return out
+
+
+def config_from_diffusers(cfg: Mapping[str, Any]) -> DiTConfig:
+    """`DiTConfig` from a `DiTTransformer2DModel.config` (or its kwargs), with diffusers' conventions."""
+    expected = dict(norm_type="ada_norm_zero", norm_elementwise_affine=False, activation_fn="gelu-approximate",
+                    attention_bias=True)
+    for name, value in expected.items():
+        if cfg.get(name, value) != value:
+            raise ValueError(f"minivid's DiT needs {name}={value!r} (as every DiT); got {cfg.get(name)!r}")
+    in_channels = cfg.get("in_channels", 4)
+    out_channels = cfg.get("out_channels") or in_channels
+    if out_channels not in (in_channels, 2 * in_channels):
+        raise ValueError(f"out_channels must be in_channels (eps only) or 2 * in_channels (learn_sigma); "
+                         f"got in {in_channels}, out {out_channels}")
+    heads = cfg.get("num_attention_heads", 16)
+    return DiTConfig(
+        input_size=cfg.get("sample_size", 32), patch_size=cfg.get("patch_size", 2), in_channels=in_channels,
+        hidden_size=heads * cfg.get("attention_head_dim", 72), depth=cfg.get("num_layers", 28), num_heads=heads,
+        class_dropout_prob=0.1,  # hard-coded in diffusers' CombinedTimestepLabelEmbeddings
+        num_classes=cfg.get("num_embeds_ada_norm", 1000), learn_sigma=out_channels == 2 * in_channels,
+        timestep_freq_shift=1.0, mlp_norm_eps=cfg.get("norm_eps", 1e-5), pos_embed_rescale=True)
+
+
+def config_to_diffusers(config: DiTConfig) -> dict[str, Any]:
+    """Keyword arguments for `diffusers.DiTTransformer2DModel` equal to `config` (up to the sinusoid: see top)."""
+    if config.mlp_ratio != 4.0 or config.frequency_dim != 256 or config.class_dropout_prob <= 0:
+        raise ValueError("diffusers' DiT fixes mlp_ratio 4, a 256-dim timestep sinusoid and a null-label row "
+                         "(class_dropout_prob > 0)")
+    if config.timestep_freq_shift != 1.0:
+        warnings.warn(f"diffusers' DiT divides the timestep frequencies by 127 (freq_shift 1); this model uses "
+                      f"freq_shift {config.timestep_freq_shift}, so the two will differ slightly", stacklevel=2)
+    return dict(num_attention_heads=config.num_heads, attention_head_dim=config.hidden_size // config.num_heads,
+                in_channels=config.in_channels, out_channels=config.out_channels, num_layers=config.depth,
+                sample_size=config.input_size, patch_size=config.patch_size, attention_bias=True,
+                activation_fn="gelu-approximate", num_embeds_ada_norm=config.num_classes, norm_type="ada_norm_zero",
+                norm_elementwise_affine=False, norm_eps=config.mlp_norm_eps)
+
+
+def from_diffusers(model, atol: float = 0.0) -> DiT:
+    """A minivid `DiT` with the weights (and conventions) of a diffusers `DiTTransformer2DModel`."""
+    config = config_from_diffusers(model.config)
+    weight = next(model.parameters())
+    with torch.device("meta"):  # no init work: every parameter is overwritten (no buffers to rebuild)
+        ours = DiT(config)
+    ours = ours.to_empty(device=weight.device).to(weight.dtype)
+    ours.load_state_dict(diffusers_to_minivid(model.state_dict(), config, atol))
+    return ours
+
+
+def to_diffusers(model: DiT):
+    """A diffusers `DiTTransformer2DModel` with the weights of a minivid `DiT` (imports diffusers)."""
+    from diffusers import DiTTransformer2DModel
+
+    weight = next(model.parameters())
+    theirs = DiTTransformer2DModel(**config_to_diffusers(model.config)).to(weight.device)
+    if weight.dtype != torch.float32:  # diffusers warns on any `.to(dtype)`, even a no-op one
+        theirs = theirs.to(weight.dtype)
+    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
+    return theirs
