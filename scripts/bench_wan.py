@@ -1,0 +1,147 @@
+"""minivid `WanModel` vs diffusers `WanTransformer3DModel`: forward time and peak memory on the same weights
+and inputs, for a tiny and a medium config, on CPU (and CUDA when available).
+
+    python scripts/bench_wan.py                 # both configs, every available device
+    python scripts/bench_wan.py --repeats 20 --configs tiny
+
+Time: median (and min) over `--repeats` calls after 2 warm-ups, the two implementations interleaved
+call by call in one process so that machine load hits both alike. Peak memory: the most bytes held at
+once by tensors created during one forward (weights and inputs excluded), tracked op by op with a
+dispatch mode and storage weakrefs, so it means the same on CPU and CUDA; on CUDA the allocator's own
+`max_memory_allocated` growth is printed too (it adds cuBLAS/SDPA workspaces and rounding).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import weakref
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+CONFIGS = {  # diffusers kwargs, latent (T, H, W), text tokens
+    "tiny": (dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=128, num_layers=2, text_dim=32),
+             (5, 16, 16), 16),
+    "medium": (dict(num_attention_heads=4, attention_head_dim=128, ffn_dim=1536, num_layers=4, text_dim=512),
+               (5, 16, 24), 64),
+}
+
+
+def build(config: str, device: str):
+    """(diffusers model, minivid model with the same weights, inputs) on `device`, fp32, eval."""
+    from diffusers import WanTransformer3DModel
+
+    from minivid.interop.wan import from_diffusers
+
+    kwargs, (frames, h, w), text = CONFIGS[config]
+    torch.manual_seed(0)
+    theirs = WanTransformer3DModel(in_channels=16, out_channels=16, **kwargs).eval().to(device)
+    ours = from_diffusers(theirs).eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 16, frames, h, w, generator=g).to(device)
+    t = torch.tensor([937.5], device=device)
+    context = torch.randn(1, text, kwargs["text_dim"], generator=g).to(device)
+    calls = {"minivid": lambda: ours(x, t, context), "diffusers": lambda: theirs(x, t, context).sample}
+    return calls, sum(p.numel() for p in ours.parameters()), x.shape
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_both(config: str, device: str, repeats: int) -> dict:
+    calls, params, shape = build(config, device)
+    times = {name: [] for name in calls}
+    with torch.inference_mode():
+        diff = (calls["minivid"]() - calls["diffusers"]()).abs().max().item()
+        for _ in range(2):
+            for call in calls.values():
+                call()
+        for _ in range(repeats):
+            for name, call in calls.items():
+                sync(device)
+                start = time.perf_counter()
+                call()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+    return dict(params=params, shape=tuple(shape), max_abs_diff=diff, mem=peak_memory(calls, device),
+                **{f"{name}_ms": (1e3 * statistics.median(ts), 1e3 * min(ts)) for name, ts in times.items()})
+
+
+class PeakTensorMemory(TorchDispatchMode):
+    """Live bytes of the tensor storages created inside the context; `peak` is their maximum."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+        self.seen: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self.live -= nbytes
+        self.seen.discard(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {id(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()  # one Python object per storage (PyObject preservation)
+                # new memory only: views, in-place ops and no-op casts (`w.float()`) return an input's storage
+                if id(storage) not in self.seen and id(storage) not in inputs:
+                    self.seen.add(id(storage))
+                    self.live += storage.nbytes()
+                    weakref.finalize(storage, self._free, id(storage), storage.nbytes())
+        self.peak = max(self.peak, self.live)
+        return out
+
+
+def peak_memory(calls: dict, device: str) -> dict:
+    """MiB of peak activation memory during one forward of each implementation."""
+    out = {}
+    with torch.inference_mode():
+        for name, call in calls.items():
+            sync(device)
+            before = torch.cuda.memory_allocated() if device == "cuda" else 0
+            if device == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            with PeakTensorMemory() as tracker:
+                call()
+            out[name] = tracker.peak / 2**20
+            if device == "cuda":
+                sync(device)
+                out[name + "_cuda"] = (torch.cuda.max_memory_allocated() - before) / 2**20
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {args.threads} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA"))
+    print(f"{'config':8} {'device':6} {'params':>9} {'input':>18} {'minivid ms':>16} {'diffusers ms':>16} "
+          f"{'ratio':>6} {'minivid MiB':>11} {'diffusers MiB':>13} {'max|diff|':>9}")
+    for config in args.configs:
+        for device in devices:
+            r = time_both(config, device, args.repeats)
+            mem, ours, theirs = r["mem"], r["minivid_ms"], r["diffusers_ms"]
+            print(f"{config:8} {device:6} {r['params']:>9,} {str(r['shape']):>18} "
+                  f"{ours[0]:>7.2f} ({ours[1]:>6.2f}) {theirs[0]:>7.2f} ({theirs[1]:>6.2f}) "
+                  f"{ours[0] / theirs[0]:>6.2f} "
+                  f"{mem['minivid']:>11.2f} {mem['diffusers']:>13.2f} {r['max_abs_diff']:>9.1e}"
+                  + (f"   (CUDA allocator: {mem['minivid_cuda']:.1f} / {mem['diffusers_cuda']:.1f} MiB)"
+                     if device == "cuda" else ""))
+    print("time: median (min) over repeats, interleaved; ratio = minivid / diffusers median; "
+          "memory: peak bytes of the tensors one forward creates")
+
+
+if __name__ == "__main__":
+    main()
