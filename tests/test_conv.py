@@ -197,8 +197,13 @@ def test_mean_inflation_in_a_first_frame_padded_causal_conv_equals_the_2d_conv_e
 
 def test_inflation_modes_are_checked():
     w = torch.randn(4, 3, 3, 3)
+    centre_even = inflate_conv_weight(w, 4, "centre")  # ViViT's checkpoint path: tap t // 2, even t too
+    torch.testing.assert_close(centre_even[:, :, 2], w)
+    assert centre_even[:, :, [0, 1, 3]].abs().sum() == 0
     with pytest.raises(ValueError, match="odd"):
-        inflate_conv_weight(w, 4, "centre")
+        inflate_conv2d(torch.nn.Conv2d(3, 4, 3, padding=1), 4, "centre")  # symmetric padding needs odd t
+    with pytest.raises(ValueError, match=">= 1"):
+        inflate_conv_weight(w, 0, "mean")
     with pytest.raises(ValueError, match="mode"):
         inflate_conv_weight(w, 3, "last")
     assert inflate_conv_weight(w, 4, "mean").shape == (4, 3, 4, 3, 3)

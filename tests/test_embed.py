@@ -244,6 +244,17 @@ def test_centre_inflated_tubelet_reads_only_the_centre_frame():
     assert_close(tubelet(other_frames_changed), tubelet(video))
 
 
+def test_centre_inflated_two_frame_tubelet_reads_the_second_frame_like_vivit():
+    """ViViT-B uses 2-frame tubelets; its checkpoint initialiser puts W at kernel[t // 2] = frame 1."""
+    torch.manual_seed(0)
+    patch_2d = randomise_(nn.Conv2d(3, 8, kernel_size=4, stride=4))
+    tubelet = tubelet_from_2d(patch_2d, 2, mode="centre")
+    video = torch.randn(1, 3, 4, 8, 8)  # two tubelets of 2 frames
+    expected = rearrange(patch_2d(rearrange(video[:, :, 1::2], "b c t h w -> (b t) c h w")),
+                         "(b t) d h w -> b (t h w) d", b=1)
+    assert_close(tubelet(video), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_tubelet_needs_a_patch_embedding():
     with pytest.raises(ValueError, match="kernel == stride"):
         tubelet_from_2d(nn.Conv2d(3, 8, kernel_size=3, padding=1), 2)

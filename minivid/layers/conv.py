@@ -153,14 +153,15 @@ class CausalConv3d(Streamable, nn.Conv3d):
 def inflate_conv_weight(w2d: torch.Tensor, t: int, mode: str = "centre") -> torch.Tensor:
     """2D kernel `O I kh kw` -> 3D kernel `O I t kh kw` (I3D / ViViT "filter inflation").
 
-    - `"centre"`: W at the centre tap, zeros elsewhere. With symmetric zero padding in time the 3D conv
+    - `"centre"`: W at tap t // 2, zeros elsewhere (ViViT's checkpoint initialiser, also for even t,
+      e.g. ViViT-B's 2-frame tubelets). With odd t and symmetric zero padding in time the 3D conv
       equals the 2D conv on every frame of any video.
     - `"mean"`: W / t on every tap. On a static video every full window sums t copies of the same frame, so
       the 3D conv equals the 2D conv wherever the window does not reach into zero padding.
     """
+    if t < 1:
+        raise ValueError(f"the temporal kernel size must be >= 1, got t={t}")
     if mode == "centre":
-        if t % 2 == 0:
-            raise ValueError(f"centre inflation needs an odd temporal size, got t={t}")
         w3d = w2d.new_zeros(w2d.shape[0], w2d.shape[1], t, *w2d.shape[2:])
         w3d[:, :, t // 2] = w2d
         return w3d
@@ -173,6 +174,8 @@ def inflate_conv2d(conv: nn.Conv2d, t: int, mode: str = "centre") -> nn.Conv3d:
     """A `Conv3d` with temporal kernel `t` (symmetric zero padding t // 2) built from a trained `Conv2d`."""
     if isinstance(conv.padding, str):
         raise ValueError("inflate_conv2d needs numeric padding on the Conv2d, not a string like 'same'")
+    if t % 2 == 0:
+        raise ValueError(f"inflate_conv2d pads time symmetrically by t // 2, which needs an odd t; got t={t}")
     conv3d = nn.Conv3d(conv.in_channels, conv.out_channels, (t, *conv.kernel_size), stride=(1, *conv.stride),
                        padding=(t // 2, *conv.padding), dilation=(1, *conv.dilation), groups=conv.groups,
                        bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
