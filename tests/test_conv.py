@@ -35,7 +35,8 @@ def random_chunks(total, rng):
 
 
 CASES = [  # (temporal kernel, stride, temporal padding p_t: 2*p_t frames in front)
-    (3, 1, 1), (3, 1, 0), (2, 1, 1), (1, 1, 0), (4, 1, 2), (3, 2, 0), (3, 2, 1), (4, 2, 1), (5, 3, 2)]
+    (3, 1, 1), (3, 1, 0), (2, 1, 1), (1, 1, 0), (4, 1, 2), (3, 2, 0), (3, 2, 1), (4, 2, 1), (5, 3, 2),
+    (1, 2, 0), (2, 3, 0), (1, 3, 1)]  # stride > kernel: some frames belong to no window
 
 
 # ---- CausalConv3d ---------------------------------------------------------------------------------------
@@ -193,6 +194,14 @@ def test_mean_inflation_in_a_first_frame_padded_causal_conv_equals_the_2d_conv_e
         causal.bias.copy_(conv2d.bias)
     static = torch.randn(1, 3, 1, 8, 8).expand(-1, -1, 5, -1, -1)
     torch.testing.assert_close(causal(static), per_frame(conv2d, static))
+
+
+def test_inflation_keeps_the_padding_mode_of_the_2d_conv():
+    conv2d = torch.nn.Conv2d(3, 4, 3, padding=1, padding_mode="replicate")
+    video = torch.randn(1, 3, 5, 8, 8)
+    torch.testing.assert_close(inflate_conv2d(conv2d, 3, "centre")(video), per_frame(conv2d, video))
+    static = torch.randn(1, 3, 1, 8, 8).expand(-1, -1, 5, -1, -1)  # replicate in time: exact at the ends too
+    torch.testing.assert_close(inflate_conv2d(conv2d, 3, "mean")(static), per_frame(conv2d, static))
 
 
 def test_inflation_modes_are_checked():

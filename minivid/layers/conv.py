@@ -119,10 +119,12 @@ class CausalConv3d(Streamable, nn.Conv3d):
         self.space_pad = (p_w, p_w, p_h, p_h, 0, 0)
         self.pad_mode = pad_mode
         self.cache: torch.Tensor | None = None
+        self.skip = 0  # frames of the next chunk that no window uses (only when stride > kernel in time)
 
     def reset_stream(self) -> None:
         super().reset_stream()
         self.cache = None
+        self.skip = 0
 
     def _front_padding(self, x: torch.Tensor) -> torch.Tensor:  # B C P H W
         if self.pad_mode == "zeros":
@@ -139,11 +141,15 @@ class CausalConv3d(Streamable, nn.Conv3d):
         if x.shape[2] == 0:
             return self._empty_output(x)
         history = self.cache if self.streaming and self.cache is not None else self._front_padding(x)
+        if self.streaming and self.skip:  # the next window starts beyond the frames seen so far
+            dropped = min(self.skip, x.shape[2])
+            x, self.skip = x[:, :, dropped:], self.skip - dropped
         x = torch.cat([history, x], dim=2)  # B C (P+T) H W
         if self.streaming:
             k, s = self.kernel_size[0], self.stride[0]
-            windows = max(0, (x.shape[2] - k) // s + 1)
-            self.cache = x[:, :, windows * s:].clone()
+            next_window = max(0, (x.shape[2] - k) // s + 1) * s
+            self.cache = x[:, :, next_window:].clone()
+            self.skip += max(0, next_window - x.shape[2])  # (only ever > 0 here when skip was used up)
         if x.shape[2] < self.kernel_size[0]:
             return self._empty_output(x)
         x = F.pad(x, self.space_pad, mode="replicate" if self.pad_mode == "replicate" else "constant")
@@ -171,14 +177,16 @@ def inflate_conv_weight(w2d: torch.Tensor, t: int, mode: str = "centre") -> torc
 
 
 def inflate_conv2d(conv: nn.Conv2d, t: int, mode: str = "centre") -> nn.Conv3d:
-    """A `Conv3d` with temporal kernel `t` (symmetric zero padding t // 2) built from a trained `Conv2d`."""
+    """A `Conv3d` with temporal kernel `t` built from a trained `Conv2d`: time is padded by t // 2 on both
+    sides with the Conv2d's own `padding_mode` (zeros, or e.g. replicate, which repeats the end frames)."""
     if isinstance(conv.padding, str):
         raise ValueError("inflate_conv2d needs numeric padding on the Conv2d, not a string like 'same'")
     if t % 2 == 0:
         raise ValueError(f"inflate_conv2d pads time symmetrically by t // 2, which needs an odd t; got t={t}")
     conv3d = nn.Conv3d(conv.in_channels, conv.out_channels, (t, *conv.kernel_size), stride=(1, *conv.stride),
                        padding=(t // 2, *conv.padding), dilation=(1, *conv.dilation), groups=conv.groups,
-                       bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+                       bias=conv.bias is not None, padding_mode=conv.padding_mode,  # time is padded alike
+                       device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
         conv3d.weight.copy_(inflate_conv_weight(conv.weight, t, mode))
         if conv.bias is not None:
