@@ -1,4 +1,4 @@
-"""Look at videos, frames and attention masks inside a notebook, with or without a browser.
+"""Look at videos, frames, attention masks and receptive fields in a notebook, with or without a browser.
 
 Every function returns the thing to display (an `IPython.display.HTML`, an ipywidgets widget or a
 matplotlib `Figure`), so a notebook cell simply ends with the call. Figures are closed before they
@@ -20,7 +20,7 @@ import torch
 from einops import rearrange, repeat
 from IPython.display import HTML
 from matplotlib.animation import FuncAnimation
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.image import imsave
 from matplotlib.patches import Patch
 
@@ -248,6 +248,57 @@ def show_mask(mask, title: str | None = None, groups=None, ax=None) -> plt.Figur
     legend = [Patch(facecolor=ATTENDS, label="attends (True)"),
               Patch(facecolor=BLOCKED, edgecolor="0.6", label="blocked (False)")]
     ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
+    if owns_figure:
+        plt.close(fig)
+    return ax.figure
+
+
+def show_receptive_field(influence, title: str | None = None, xlabel: str = "input frame",
+                         ylabel: str = "output frame", log: bool = True, colorbar: bool = True,
+                         ax=None) -> plt.Figure:
+    """Picture which inputs move which outputs: `influence` is 2-D, row = output, column = input.
+
+    Typically `|d output / d input|` summed over the other axes (a frames x frames table), or a bool
+    "depends on" table; any non-negative 2-D map works (e.g. time x height). Exact zeros, where there is
+    no dependence at all, are drawn in the mask's light gray, so the *shape* of a receptive field is exact;
+    the rest is shaded by size relative to the largest entry, on a log scale by default so that weak but
+    real dependences stay visible. `colorbar=False` leaves out the scale (e.g. on all but one panel of a
+    row). With `ax`, draws there and leaves its figure open.
+    """
+    m = torch.as_tensor(influence).detach().cpu()
+    if m.ndim != 2:
+        raise ValueError(f"expected a 2-D influence map (outputs x inputs), got shape {tuple(m.shape)}")
+    is_bool = m.dtype == torch.bool
+    m = m.double().numpy()
+    if not np.isfinite(m).all() or (m < 0).any():
+        raise ValueError("influence must be finite and non-negative; pass a magnitude such as grad.abs()")
+    top = m.max()
+    shown = np.ma.masked_equal(m / top if top > 0 else m, 0.0)
+    blues = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.3, 1.0, 256)))  # faint is blue, not white
+    cmap = blues.with_extremes(bad=BLOCKED)
+    norm = LogNorm(vmin=1e-4, vmax=1.0, clip=True) if log else Normalize(vmin=0.0, vmax=1.0)
+    owns_figure = ax is None
+    if owns_figure:
+        fig, ax = plt.subplots(figsize=(5.2, 4), layout="constrained")
+    image = ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest")
+    if max(m.shape) <= 32:  # small tables: one tick and one cell border per entry
+        ax.set_xticks(range(m.shape[1]))
+        ax.set_yticks(range(m.shape[0]))
+        ax.tick_params(labelsize=7)
+        ax.set_xticks(np.arange(m.shape[1] + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(m.shape[0] + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="white", linewidth=0.6)
+        ax.tick_params(which="minor", length=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if colorbar and not is_bool:
+        ax.figure.colorbar(image, ax=ax, shrink=0.8, label="influence / largest (gray: exactly 0)")
+    elif colorbar:
+        ax.legend(handles=[Patch(facecolor=cmap(1.0), label="depends"),
+                           Patch(facecolor=BLOCKED, edgecolor="0.6", label="exactly 0")],
+                  loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
     if owns_figure:
         plt.close(fig)
     return ax.figure

@@ -216,3 +216,44 @@ def test_plot_curve_plots_the_values():
     np.testing.assert_array_equal(line.get_ydata(), [3.0, 2.0, 1.5])
     with pytest.raises(ValueError, match="1-D"):
         viz.plot_curve(torch.zeros(2, 2))
+
+
+# --- show_receptive_field -----------------------------------------------------------------------
+
+def test_show_receptive_field_draws_exact_zeros_gray_and_faint_influence_in_colour():
+    influence = torch.tensor([[1.0, 0.0, 0.0], [1e-6, 0.5, 0.0]])  # outputs x inputs
+    ax = viz.show_receptive_field(influence, title="causal").axes[0]
+    image = ax.images[0]
+    np.testing.assert_array_equal(np.ma.getmaskarray(image.get_array()), (influence == 0).numpy())
+    colours = image.to_rgba(image.get_array())  # what is drawn, H W 4
+    blocked = matplotlib.colors.to_rgba(viz.BLOCKED)
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        np.testing.assert_allclose(colours[i, j], blocked)
+    for i, j in [(0, 0), (1, 0), (1, 1)]:  # even 1e-6 of the largest is visibly not "no dependence"
+        assert not np.allclose(colours[i, j], blocked)
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("input frame", "output frame", "causal")
+    assert len(ax.figure.axes) == 2  # the image and its colour scale
+    assert len(viz.show_receptive_field(influence, colorbar=False).axes) == 1
+
+
+def test_show_receptive_field_reads_bool_tables_and_draws_into_a_given_axes():
+    depends = torch.ones(4, 4).tril().bool()
+    fig, ax = plt.subplots()
+    assert viz.show_receptive_field(depends, ax=ax, log=False) is fig
+    assert plt.fignum_exists(fig.number)
+    np.testing.assert_array_equal(np.ma.getmaskarray(ax.images[0].get_array()), (~depends).numpy())
+    plt.close(fig)
+    plt.close("all")
+    viz.show_receptive_field(depends.float())
+    assert plt.get_fignums() == []  # returned closed, like every figure here
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.ones(3), "2-D"),
+    (torch.ones(2, 2, 2), "2-D"),
+    (-torch.ones(2, 2), "non-negative"),
+    (torch.full((2, 2), float("nan")), "finite"),
+])
+def test_show_receptive_field_rejects_bad_input(bad, message):
+    with pytest.raises(ValueError, match=message):
+        viz.show_receptive_field(bad)
