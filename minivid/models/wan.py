@@ -270,7 +270,7 @@ def pad_text(context: Tensor, length: int = TEXT_LEN) -> Tensor:
 
 
 def image_condition(image_latent: Tensor) -> Tensor:
-    """Wan2.1 I2V condition channels: `B 16 T H W` latent of [first frame, black frames] -> `B 20 T H W`.
+    """Wan2.1 I2V condition channels: `B 16 T H W` latent of [first frame, zero frames] (zeros in [-1, 1] pixels: mid-grey) -> `B 20 T H W`.
 
     The 4 mask channels are the 4 pixel frames folded into each latent frame (`WanI2V.generate`: the
     first-frame mask repeated 4 times, viewed as (T, 4)); only the first frame is given, so latent frame
