@@ -322,3 +322,10 @@ def test_dit_tiny_preset_runs():
     assert model.config == TINY
     with torch.no_grad():
         assert model(*inputs(dtype=torch.float32)).shape == (2, 8, 16, 16)
+
+
+def test_forward_runs_on_the_meta_device_for_shape_and_flop_accounting():
+    model = DiT(DiTConfig(depth=2, hidden_size=64, num_heads=2, input_size=16, num_classes=10)).to("meta")
+    x, t, y = torch.empty(2, 4, 16, 16, device="meta"), torch.empty(2, device="meta"), torch.empty(
+        2, dtype=torch.long, device="meta")
+    assert model(x, t, y).shape == (2, 8, 16, 16)
