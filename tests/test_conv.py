@@ -11,14 +11,6 @@ from minivid.layers.conv import (PAD_MODES, CausalConv3d, PseudoConv3d, inflate_
 from minivid.layers.norm import future_leak
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs run fastest single-threaded on a shared CPU (no OpenMP spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def per_frame(conv2d, video):  # apply a 2D layer to every frame of B C T H W
     b = video.shape[0]

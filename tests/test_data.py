@@ -21,14 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BG = torch.tensor(BACKGROUND, dtype=torch.float32) / 127.5 - 1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Clips are small tensors: extra threads only add overhead, and on a busy machine a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def object_track(video, colour):
     """Centroid (x, y) per frame, in pixels, of a clean clip's object: T 2. A pixel's share of the

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from minivid.diffusion import (cfg_combine, cfg_model, ddim_step, ddpm_step, flow_euler_step,
+from minivid.diffusion import (cfg_combine, cfg_model, ddim_step, ddpm_step,
                                flow_noisy_sample, flow_predicted_x0, flow_sigmas,
                                flow_velocity_target, make_betas, noise_schedule, noisy_sample,
                                predicted_eps, predicted_x0, rescale_zero_terminal_snr, sample_ddim,
@@ -19,15 +19,6 @@ from minivid.diffusion.schedules import NoiseSchedule
 from minivid.diffusion.targets import PREDICTIONS
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """These tensors are tiny: on a shared CPU, extra threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 SD = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012)  # Stable Diffusion / CogVideoX
 
 

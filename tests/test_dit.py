@@ -18,14 +18,6 @@ from minivid.models.dit import CONDITIONINGS, DiT, DiTConfig
 TINY = DiTConfig(input_size=16, hidden_size=64, depth=2, num_heads=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared CPU (no OpenMP spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_dit(conditioning="adaln_zero", seed=0, perturb=True, dtype=torch.float64, **changes) -> DiT:
     """The tiny DiT; with `perturb`, every parameter moves off its init (zero modulation, zero head, unit LNs)."""

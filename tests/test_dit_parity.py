@@ -29,14 +29,6 @@ DIFFUSERS_XL = dict(  # huggingface/diffusers scripts/convert_dit_to_diffusers.p
 TOLERANCE = 1e-5  # relative: max |ours - theirs| / max |theirs|
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest single-threaded on a shared CPU (no OpenMP spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def embedder_size(dim: int, classes: int = 1000, frequencies: int = 256) -> int:
     """One timestep+label embedder: Linear(256, D), Linear(D, D), a (classes + 1) x D table."""

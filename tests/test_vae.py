@@ -11,14 +11,6 @@ from minivid.models.vae import AttentionBlock, WanVAE, kl_divergence, patchify, 
 TINY = ["wan2.1-vae-tiny", "wan2.2-vae-tiny"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs run fastest single-threaded on a shared CPU (no OpenMP spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_vae(name, dtype=torch.float64, seed=0) -> WanVAE:
     """A tiny VAE with every parameter moved off its init (zero attention proj, unit gains, ...)."""

@@ -30,14 +30,6 @@ DIFFUSERS_FULL = {  # the full configs: class defaults, and convert_wan_to_diffu
 TOLERANCE = 1e-5  # relative: max |ours - theirs| / max |theirs|
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs run fastest single-threaded on a shared CPU (no OpenMP spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def peer(name, seed=0):
     torch.manual_seed(seed)

@@ -15,13 +15,6 @@ from minivid.sampling import sample_t2v
 TINY = {"t2v": "wan2.1-t2v-tiny", "i2v": "wan2.1-i2v-tiny", "ti2v": "wan2.2-ti2v-tiny"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_model(mode: str, seed: int = 0) -> WanModel:
     """A tiny Wan with every parameter moved off its init (zero head, unit norms, zero biases...)."""

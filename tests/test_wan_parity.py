@@ -24,13 +24,6 @@ MODES = {"t2v": {}, "i2v": dict(in_channels=36, image_dim=48, added_kv_proj_dim=
 SHAPES = [(1, 3, 6, 10), (2, 5, 4, 8), (1, 1, 8, 8), (2, 7, 2, 6)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def diffusers_model(mode: str, seed: int = 0):
     torch.manual_seed(seed)
