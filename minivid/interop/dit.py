@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import torch
 
+from minivid.interop.keys import check_keys
 from minivid.models.dit import DiT, DiTConfig
 
 _EMBEDDER = {  # minivid's shared embedder -> the name of each copy inside `transformer_blocks.{i}.norm1.emb.`
@@ -65,16 +66,10 @@ def _minivid_keys(config: DiTConfig) -> list[str]:
         return list(DiT(config).state_dict())
 
 
-def _check_keys(got, expected, what: str) -> None:
-    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{what} does not match the config: missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-                         f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
-
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: DiTConfig) -> dict[str, torch.Tensor]:
     """A `DiT` state dict in the `DiTTransformer2DModel` layout (the embedder copied into every block)."""
-    _check_keys(state_dict, _minivid_keys(config), "minivid state dict")
+    check_keys(state_dict, _minivid_keys(config), "minivid state dict")
     out = {}
     for key, tensor in state_dict.items():
         if key in _EMBEDDER:
@@ -95,7 +90,7 @@ def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: DiTConf
     keys = _minivid_keys(config)
     names = {_diffusers_key(k): k for k in keys if k not in _EMBEDDER}
     copies = {_embedder_copy(k, b) for k in _EMBEDDER for b in range(config.depth)}
-    _check_keys(state_dict, set(names) | copies, "diffusers state dict")
+    check_keys(state_dict, set(names) | copies, "diffusers state dict")
     out = {ours: state_dict[theirs] for theirs, ours in names.items()}
     for key in _EMBEDDER:
         shared = state_dict[_embedder_copy(key, 0)]

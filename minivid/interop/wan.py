@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import torch
 
+from minivid.interop.keys import check_keys
 from minivid.models.wan import WanConfig, WanModel
 
 _RENAMES = [  # minivid -> diffusers, applied in order to keys written with a leading "."
@@ -73,17 +74,11 @@ def key_map(config: WanConfig) -> dict[str, str]:
     return {key: diffusers_key(key) for key in keys}
 
 
-def _check_keys(got, expected, what: str) -> None:
-    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{what} does not match the config: missing {missing[:6]}{'...' if len(missing) > 6 else ''}"
-                         f", unexpected {unexpected[:6]}{'...' if len(unexpected) > 6 else ''}")
-
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: WanConfig) -> dict[str, torch.Tensor]:
     """A `WanModel` state dict in the diffusers `WanTransformer3DModel` layout (same tensors, new names)."""
     names = key_map(config)
-    _check_keys(state_dict, names, "minivid state dict")
+    check_keys(state_dict, names, "minivid state dict")
     return {names[key]: tensor for key, tensor in state_dict.items()}
 
 
@@ -91,7 +86,7 @@ def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: WanConf
     """A diffusers `WanTransformer3DModel` state dict in the `WanModel` layout."""
     names = {new: old for old, new in key_map(config).items()}
     state_dict = {k: v for k, v in state_dict.items() if not any(part in k for part in _IGNORED)}
-    _check_keys(state_dict, names, "diffusers state dict")
+    check_keys(state_dict, names, "diffusers state dict")
     return {names[key]: tensor for key, tensor in state_dict.items()}
 
 

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
+from minivid.interop.keys import check_keys
 from minivid.models.vae import WanVAE, WanVAEConfig
 
 _RENAMES = [  # minivid -> diffusers, on keys written with a leading "." so that rules match whole names
@@ -67,17 +68,11 @@ def _diffusers_shape(key: str, tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape)
 
 
-def _check_keys(got, expected, what: str) -> None:
-    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{what} does not match the config: missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-                         f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
-
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: WanVAEConfig) -> dict[str, torch.Tensor]:
     """A `WanVAE` state dict in the diffusers `AutoencoderKLWan` layout."""
     names = key_map(config)
-    _check_keys(state_dict, names, "minivid state dict")
+    check_keys(state_dict, names, "minivid state dict")
     out = {}
     for key, tensor in state_dict.items():
         new = names[key]
@@ -88,7 +83,7 @@ def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: WanVAEC
 def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: WanVAEConfig) -> dict[str, torch.Tensor]:
     """A diffusers `AutoencoderKLWan` state dict in the `WanVAE` layout."""
     names = {new: old for old, new in key_map(config).items()}
-    _check_keys(state_dict, names, "diffusers state dict")
+    check_keys(state_dict, names, "diffusers state dict")
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in WanVAE(config).state_dict().items()}
     return {names[key]: tensor.reshape(shapes[names[key]]) for key, tensor in state_dict.items()}
