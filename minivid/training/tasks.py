@@ -99,3 +99,9 @@ register_task("tiny-autoencoder", TinyClipAutoencoder, SyntheticClips, reconstru
               "a 2-layer patch autoencoder reconstructing synthetic clips (the trainer's smoke test)")
 
 # ---- tasks of the course's models: add yours below -------------------------------------------
+
+from minivid.training.vae_task import build_vae, vae_loss  # noqa: E402
+
+register_task("wan-vae-tiny", build_vae, SyntheticClips, vae_loss,
+              "a small Wan2.1-style causal video VAE (4x time, 4x space, 16 channels): "
+              "reconstruction + small KL (minivid/training/vae_task.py)")
