@@ -304,13 +304,17 @@ def show_receptive_field(influence, title: str | None = None, xlabel: str = "inp
     return ax.figure
 
 
-def plot_curve(values, title: str = "loss", log_y: bool = False) -> plt.Figure:
-    """A training curve: `values` is 1-D, one number per step."""
+def plot_curve(values, title: str = "loss", log_y: bool = False, steps=None) -> plt.Figure:
+    """A training curve: `values` is 1-D; `steps` gives the step of each value (a log written every
+    n steps), by default 0, 1, 2, ..."""
     values = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
     if values.ndim != 1:
         raise ValueError(f"expected one value per step (1-D), got shape {values.shape}")
+    steps = np.arange(len(values)) if steps is None else np.asarray(steps, dtype=float)
+    if steps.shape != values.shape:
+        raise ValueError(f"got {len(steps)} steps for {len(values)} values")
     fig, ax = plt.subplots(figsize=(5, 3), layout="constrained")
-    ax.plot(values)
+    ax.plot(steps, values)
     ax.set_xlabel("step")
     ax.set_ylabel(title)
     if log_y:

@@ -216,6 +216,10 @@ def test_plot_curve_plots_the_values():
     np.testing.assert_array_equal(line.get_ydata(), [3.0, 2.0, 1.5])
     with pytest.raises(ValueError, match="1-D"):
         viz.plot_curve(torch.zeros(2, 2))
+    logged_every_10 = viz.plot_curve([3.0, 2.0], steps=[10, 20]).axes[0].lines[0]
+    np.testing.assert_array_equal(logged_every_10.get_xdata(), [10, 20])
+    with pytest.raises(ValueError, match="2 steps for 3 values"):
+        viz.plot_curve([3.0, 2.0, 1.0], steps=[10, 20])
 
 
 # --- show_receptive_field -----------------------------------------------------------------------
