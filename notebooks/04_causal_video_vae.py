@@ -441,9 +441,8 @@ assert psnr_held.mean() > 27 and acc_held["all"] >= 0.9
 
 # %%
 log = read_log(vae_task.SHIPPED.with_suffix(".log.jsonl"))  # one line every 10 steps
-curve = viz.plot_curve([r["loss"] for r in log], title="training loss (MSE + β·KL)", log_y=True)
-curve.axes[0].set_xlabel(f"logged step (one every {log[0]['step']} optimizer steps)")
-curve
+viz.plot_curve([r["loss"] for r in log], title="training loss (MSE + β·KL)", log_y=True,
+               steps=[r["step"] for r in log])
 
 # %% [markdown]
 # **Overfit one clip.** If you change the model or the loss, first check the code can learn one
