@@ -14,7 +14,7 @@ from minivid.diffusion import (cfg_combine, cfg_model, ddim_step, ddpm_step,
                                flow_velocity_target, make_betas, noise_schedule, noisy_sample,
                                predicted_eps, predicted_x0, rescale_zero_terminal_snr, sample_ddim,
                                sample_ddpm, sample_flow_euler, shift_sigmas, spaced_timesteps,
-                               training_target, v_target)
+                               training_sigmas, training_target, v_target)
 from minivid.diffusion.schedules import NoiseSchedule
 from minivid.diffusion.targets import PREDICTIONS
 
@@ -165,6 +165,21 @@ def test_shift_above_one_spends_more_steps_at_high_noise():
         shifted = flow_sigmas(50, shift)[:-1]
         assert (shifted >= uniform).all()
         assert (shifted > 0.5).sum() > (uniform > 0.5).sum()
+
+
+@pytest.mark.parametrize("kind", ["logit_normal", "uniform"])
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_training_sigmas_follow_their_distribution_and_shift(kind, shift):
+    torch.manual_seed(0)
+    sigma = training_sigmas(200_000, kind, shift)
+    assert sigma.shape == (200_000,) and 0 < sigma.min() and sigma.max() < 1
+    assert abs(sigma.median().item() - shift_sigmas(torch.tensor(0.5), shift).item()) < 0.005
+    # the fraction below σ = 0.3 is the base distribution's mass below the un-shifted point
+    base = 0.3 / (shift - (shift - 1) * 0.3)  # shift_sigmas(base, shift) == 0.3
+    expected = torch.special.ndtr(torch.logit(torch.tensor(base))) if kind == "logit_normal" else base
+    assert abs((sigma < 0.3).float().mean().item() - float(expected)) < 0.005
+    with pytest.raises(ValueError, match="unknown sigma sampling 'beta'"):
+        training_sigmas(4, "beta")
 
 
 @pytest.mark.parametrize("convention", ["uniform", "diffusers"])

@@ -60,6 +60,24 @@ def shift_sigmas(sigmas: Tensor, shift: float) -> Tensor:
     return shift * sigmas / (1 + (shift - 1) * sigmas)
 
 
+def training_sigmas(batch: int, kind: str = "logit_normal", shift: float = 1.0, device=None) -> Tensor:
+    """Noise levels σ ∈ (0, 1) for a training batch, `(batch,)`, from the global RNG.
+
+    - "logit_normal": σ = sigmoid(n), n ~ N(0, 1) (SD3, Esser et al. 2024, their best "rf/lognorm(0, 1)"):
+      most samples near σ = 0.5, where the velocity is hardest to predict, few at either end.
+    - "uniform": σ ~ U(0, 1), the original rectified-flow choice.
+    `shift` then moves them towards noise exactly as the sampler's timestep shift does (SD3 §5.3.2 shifts
+    its training distribution too when it trains at a higher resolution); the median becomes shift(0.5).
+    """
+    if kind == "logit_normal":
+        sigma = torch.sigmoid(torch.randn(batch, device=device))
+    elif kind == "uniform":
+        sigma = torch.rand(batch, device=device)
+    else:
+        raise ValueError(f"unknown sigma sampling {kind!r}; expected 'logit_normal' or 'uniform'")
+    return shift_sigmas(sigma, shift)
+
+
 def flow_sigmas(num_steps: int, shift: float = 1.0, convention: str = "uniform",
                 num_train_timesteps: int = 1000) -> Tensor:
     """The sigmas an Euler sampler visits, descending, ending with 0 → float32 `(num_steps + 1,)`.

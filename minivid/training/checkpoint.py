@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from torch import nn
 
 FORMAT = "minivid.train/1"
 METADATA_KEY = "minivid.train"
+LOG_NAME = "log.jsonl"  # the loss log the trainer writes next to its checkpoints
 
 
 def checkpoint_path(directory, step: int) -> Path:
@@ -141,3 +143,35 @@ def load_weights(path, model: nn.Module, ema: bool = True) -> nn.Module:
     tensors, _ = read_checkpoint(path, prefix)
     model.load_state_dict(part(tensors, prefix))
     return model
+
+
+# ---- shipped weights: what a run leaves in data_samples/ -------------------------------------------
+
+def run_checkpoint(run) -> Path:
+    """`run` itself if it is a checkpoint file, else the latest checkpoint in the run directory."""
+    run = Path(run)
+    checkpoint = latest_checkpoint(run) if run.is_dir() else run
+    if checkpoint is None or not checkpoint.exists():
+        raise ValueError(f"no checkpoint step_*.safetensors at {run}; train first (python -m minivid.train)")
+    return checkpoint
+
+
+def ship_weights(checkpoint, state: dict[str, torch.Tensor], out, key: str, info: dict) -> Path:
+    """Write plain weights `state` to `out` with `info` as JSON under metadata `key` (no optimiser, no RNG:
+    a few MB instead of a resumable checkpoint), and copy the run's loss log next to it as `<out>.log.jsonl`."""
+    out = Path(out)
+    save_file({name: value.contiguous() for name, value in state.items()}, str(out),
+              metadata={key: json.dumps(info)})
+    log = Path(checkpoint).parent / LOG_NAME
+    if log.exists():
+        shutil.copyfile(log, out.with_suffix(".log.jsonl"))
+    return out
+
+
+def read_shipped_info(path, key: str) -> dict:
+    """The JSON that `ship_weights` stored under `key`; a ValueError for a file written by something else."""
+    with safe_open(str(path), framework="pt") as file:
+        header = file.metadata() or {}
+    if key not in header:
+        raise ValueError(f"{path} has no {key!r} metadata; it was not written by minivid's export for this model")
+    return json.loads(header[key])

@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from minivid.training.checkpoint import (checkpoint_path, latest_checkpoint, optimizer_state, part,
+from minivid.training.checkpoint import (LOG_NAME, checkpoint_path, latest_checkpoint, optimizer_state, part,
                                          read_checkpoint, rng_state, save_checkpoint, set_rng_state)
 from minivid.training.data_order import DataOrder
 from minivid.training.distributed import (gather_to_all, mean_over_processes, pick_device,
@@ -39,7 +39,6 @@ from minivid.training.distributed import (gather_to_all, mean_over_processes, pi
 from minivid.training.optim import make_ema, make_optimizer, make_scheduler
 
 LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict]]
-LOG_NAME = "log.jsonl"
 
 
 @dataclass

@@ -100,6 +100,13 @@ register_task("tiny-autoencoder", TinyClipAutoencoder, SyntheticClips, reconstru
 
 # ---- tasks of the course's models: add yours below -------------------------------------------
 
+# t2v-tiny: a small Wan2.1-style text-to-video model on the tiny VAE's latents (t2v_task.py)
+from minivid.training import t2v_task  # noqa: E402
+
+register_task("t2v-tiny", t2v_task.TinyT2V, t2v_task.build_dataset, t2v_task.t2v_loss,
+              "a tiny Wan2.1-style text-to-video transformer + text encoder, flow matching on the tiny "
+              "VAE's latents of the seen caption combinations")
+
 from minivid.training.vae_task import build_vae, vae_loss  # noqa: E402
 
 register_task("wan-vae-tiny", build_vae, SyntheticClips, vae_loss,

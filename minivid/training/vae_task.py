@@ -12,18 +12,15 @@ The text-to-video model trained next works on this VAE's *normalised* latents: l
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file
 
 from minivid.data import SAMPLE_DIR, SyntheticClips
 from minivid.models.vae import WanVAE, WanVAEConfig, kl_divergence
-from minivid.training.checkpoint import load_weights, read_checkpoint
-from minivid.training.loop import LOG_NAME
+from minivid.training.checkpoint import (load_weights, read_checkpoint, read_shipped_info, run_checkpoint,
+                                         ship_weights)
 
 # 17 x 32 x 32 clips -> 16 x 5 x 8 x 8 latents. Wan2.1's 8x spatial stride would leave a 4x4 grid in which
 # one cell spans most of a shape (8-13 px across); at 4x (two downsampling stages, both also halving time)
@@ -83,8 +80,7 @@ def latent_statistics(vae: WanVAE, videos: torch.Tensor, batch: int = 16) -> tup
 def export(run: str | Path, out: str | Path = SHIPPED, stats_clips: int = STATS_CLIPS) -> Path:
     """Write the EMA weights of `run` (a checkpoint, or a directory: its latest) to `out`, with the config and
     the latent statistics of `stats_clips` training clips in the metadata; copy the loss log next to it."""
-    run = Path(run)
-    checkpoint = max(run.glob("step_*.safetensors")) if run.is_dir() else run
+    checkpoint = run_checkpoint(run)
     _, meta = read_checkpoint(checkpoint, prefix="none")
     frames, size = STATS_FRAMES, meta["run"]["data"]["size"]
     vae = load_weights(checkpoint, build_vae(), ema=True).eval()
@@ -94,22 +90,12 @@ def export(run: str | Path, out: str | Path = SHIPPED, stats_clips: int = STATS_
     info = {"config": dataclasses.asdict(config), "step": meta["step"], "run": meta["run"],
             "train": {k: meta["config"][k] for k in ("batch_size", "lr", "warmup", "ema_decay", "seed")},
             "latent_statistics": {"clips": stats_clips, "seed": STATS_SEED, "frames": frames, "size": size}}
-    out = Path(out)
-    state = {name: value.contiguous() for name, value in vae.state_dict().items()}
-    save_file(state, str(out), metadata={METADATA_KEY: json.dumps(info)})
-    log = checkpoint.parent / LOG_NAME
-    if log.exists():
-        shutil.copyfile(log, out.with_suffix(".log.jsonl"))
-    return out
+    return ship_weights(checkpoint, vae.state_dict(), out, METADATA_KEY, info)
 
 
 def read_info(path: str | Path = SHIPPED) -> dict:
     """The JSON metadata of a shipped VAE file: config (with latent statistics), step, run, training settings."""
-    with safe_open(str(path), framework="pt") as file:
-        header = file.metadata() or {}
-    if METADATA_KEY not in header:
-        raise ValueError(f"{path} has no {METADATA_KEY!r} metadata; write it with minivid.training.vae_task.export")
-    return json.loads(header[METADATA_KEY])
+    return read_shipped_info(path, METADATA_KEY)
 
 
 def load_vae(path: str | Path = SHIPPED) -> WanVAE:
@@ -117,7 +103,6 @@ def load_vae(path: str | Path = SHIPPED) -> WanVAE:
     fields = read_info(path)["config"]
     config = WanVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
     vae = WanVAE(config)
-    with safe_open(str(path), framework="pt") as file:
-        vae.load_state_dict({name: file.get_tensor(name) for name in file.keys()})
+    vae.load_state_dict(load_file(str(path)))
     return vae.eval()
 
