@@ -10,16 +10,17 @@
 The transformer is `minivid.models.wan.WanModel` unchanged (3D RoPE, one shared time MLP with per-block
 modulation, cross-attention to the text); only its sizes are small (`WAN_CONFIG`). The text encoder is
 trained with it from scratch (`minivid.models.text`). Training is flow matching on the VAE's normalised
-latents: `x_σ = (1-σ)·x0 + σ·noise`, target velocity `noise - x0`, σ drawn logit-normal and then shifted
-towards noise by TRAIN_SHIFT (`minivid.diffusion.training_sigmas`). Sampling integrates the velocity with Euler steps over
-shifted sigmas, with classifier-free guidance against the empty caption, which training shows in place of
-the real one CFG_DROPOUT of the time.
+latents: `x_σ = (1-σ)·x0 + σ·noise`, target velocity `noise - x0`, σ drawn logit-normal and then
+shifted towards noise by TRAIN_SHIFT (`minivid.diffusion.training_sigmas`). Sampling integrates the
+velocity with Euler steps over shifted sigmas, with classifier-free guidance against the empty caption,
+which training shows in place of the real one CFG_DROPOUT of the time.
 
-Why shift the training noise: where an object is, how it moves and what shape it has are decided at high
-noise, and SD3's unshifted logit-normal (median σ = 0.5) puts only 4% of its samples above σ = 0.85. In
-development runs (1,500-2,000 steps, on a stand-in autoencoder) a model trained that way restored clips
-noised to σ = 0.7 (83% all three words right) but drew shapeless blobs from pure noise (0-6%); with the
-shift of 3 (median σ = 0.75) the same budget drew single coherent objects of the right colour.
+Why shift the training noise: where an object is and how it moves are decided at high noise, and SD3's
+unshifted logit-normal (median σ = 0.5) puts only 4% of its samples above σ = 0.85. In development runs
+(1,500-2,000 steps, on a stand-in autoencoder) a model trained that way restored clips noised to σ = 0.7
+(83% all three words right) but drew shapeless blobs from pure noise (0-6%); with the shift of 3
+(median σ = 0.75) the same budget drew single coherent objects of the right colour. The shipped run's
+accuracies, and what still limits shape (rounded corners), are in data_samples/README.md.
 
 Some (shape, colour, motion) combinations never appear in training (`HELD_OUT`, every word still seen):
 generating them measures whether the model composes words rather than recalling clips
@@ -59,8 +60,7 @@ TEXT_LAYERS = 2
 WAN_CONFIG = WanConfig(dim=128, ffn_dim=256, heads=2, layers=4, in_channels=16, out_channels=16,
                        text_dim=64, patch=(1, 2, 2))
 CFG_DROPOUT = 0.1  # fraction of training captions replaced by the empty (null) caption
-TRAIN_SIGMAS = "logit_normal"  # training noise levels: logit-normal, then shifted like the sampler's (minivid.diffusion.training_sigmas)
-TRAIN_SHIFT = 3.0
+TRAIN_SIGMAS, TRAIN_SHIFT = "logit_normal", 3.0  # training σ: logit-normal, then shifted like the sampler's
 # sampling defaults, chosen by measuring the seen combinations (data_samples/README.md)
 NUM_STEPS, SHIFT, GUIDANCE = 20, 3.0, 4.0
 SEEN_SAMPLE = TRAIN_COMBINATIONS[::4]  # 18 of the 72 seen combinations, as many as are held out
