@@ -116,3 +116,10 @@ def test_shipped_checkpoint_follows_prompts():
     scores, videos = t2v_task.prompt_following(model, vae, combinations, seeds=(0,))
     assert len(videos) == 12 and videos[0].shape == (3, 17, 32, 32)
     assert scores["colour"] >= 0.8 and scores["motion"] >= 0.8 and scores["all"] >= 0.5, scores
+
+
+def test_export_and_load_refuse_what_is_not_theirs(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint step_\\*.safetensors at"):
+        t2v_task.export(tmp_path, tmp_path / "t2v.safetensors")  # an empty run directory
+    with pytest.raises(ValueError, match="has no 'minivid.t2v' metadata"):
+        t2v_task.load_t2v(t2v_task.VAE_FILE)  # the shipped VAE is not a t2v file
