@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Trainer:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (torch's default) or a positive count, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or f"runs/{args.task}"

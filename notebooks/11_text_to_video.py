@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 from tempfile import mkdtemp
 
-import matplotlib.pyplot as plt
 import torch
 from torch.testing import assert_close
 
@@ -156,13 +155,8 @@ print(f"the trained model's loss on 8 training clips: {loss_from_scratch.item():
 # %%
 log = read_log(t2v_task.SHIPPED.with_suffix(".log.jsonl"))
 steps, losses = [r["step"] for r in log], [r["loss"] for r in log]
-fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-ax.plot(steps, losses)
-ax.set(xlabel="optimizer step", ylabel="flow-matching loss (MSE on the velocity)", yscale="log",
-       title="t2v-tiny training loss (batch 32, logged every 10 steps)")
-plt.close(fig)
 assert losses[-1] < 0.5 * losses[0]
-fig
+viz.plot_curve(losses, title="flow-matching loss (log scale)", log_y=True, steps=steps)
 
 # %% [markdown]
 # ## 3. Sampling, from scratch and in minivid
@@ -298,12 +292,9 @@ if RETRAIN_STEPS:
     torch.set_num_threads(1)  # back to one for sampling
     print(f"done in {(time.time() - started) / 60:.1f} min")
     mine = read_log(out)
-    fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-    ax.plot(steps, losses, label="shipped run")
-    ax.plot([r["step"] for r in mine], [r["loss"] for r in mine], label=f"your {RETRAIN_STEPS} steps")
-    ax.set(xlabel="optimizer step", ylabel="loss", yscale="log")
-    ax.legend()
-    plt.close(fig)
+    fig = viz.plot_curve(losses, title="flow-matching loss (log scale)", log_y=True, steps=steps)
+    fig.axes[0].plot([r["step"] for r in mine], [r["loss"] for r in mine])
+    fig.axes[0].legend(["shipped run", f"your {RETRAIN_STEPS} steps"])
     display(fig)  # noqa: F821 (IPython)
     retrained = t2v_task.load_t2v(out)
     display(viz.frame_grid(*t2v_task.generate(retrained, vae, prompts, seed=0), titles=prompts, every=2))  # noqa: F821

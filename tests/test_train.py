@@ -243,7 +243,7 @@ def test_cli_help_explains_every_option(capsys):
         assert option in text
 
 
-def test_cli_threads_option_sets_torch_threads(tmp_path):
+def test_cli_threads_option_sets_torch_threads(tmp_path, capsys):
     before = torch.get_num_threads()
     try:
         wanted = 3 if before != 3 else 2  # differs from the current setting, so the test can fail
@@ -251,6 +251,9 @@ def test_cli_threads_option_sets_torch_threads(tmp_path):
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        main(CLI_ARGS + ["--steps", "1", "--out", str(tmp_path / "bad"), "--threads", "-1"])
+    assert "--threads must be 0" in capsys.readouterr().err
 
 
 def test_cli_run_writes_checkpoint_and_log_and_resumes(tmp_path, capsys):
