@@ -20,7 +20,6 @@ import torch
 
 from minivid.training import (Task, TrainConfig, Trainer, build_trainer, get_task, latest_checkpoint,
                               load_weights, read_checkpoint, read_log, register_task, task_names)
-from minivid.training.distributed import teardown_distributed
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> Trainer:
     trainer.train()
     if trainer.process.is_main:
         print(f"checkpoint: {latest_checkpoint(out)}\nlog: {trainer.log_path}")
-    teardown_distributed()
+    trainer.close()
     return trainer
 
 

@@ -54,7 +54,11 @@ def setup_distributed(device: torch.device) -> ProcessInfo:
 
 
 def teardown_distributed() -> None:
+    """Leave the process group together. Without the barrier the first rank to finish closes its
+    sockets while another is still writing a checkpoint, and gloo can abort that other process
+    (seen once in CI as 'terminate called without an active exception', exit -6)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

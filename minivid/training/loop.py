@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import gc
 import os
 import random
 from contextlib import nullcontext
@@ -35,7 +36,7 @@ from minivid.training.checkpoint import (LOG_NAME, checkpoint_path, latest_check
                                          read_checkpoint, rng_state, save_checkpoint, set_rng_state)
 from minivid.training.data_order import DataOrder
 from minivid.training.distributed import (gather_to_all, mean_over_processes, pick_device,
-                                          setup_distributed)
+                                          setup_distributed, teardown_distributed)
 from minivid.training.optim import make_ema, make_optimizer, make_scheduler
 
 LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict]]
@@ -242,6 +243,15 @@ class Trainer:
         return save_checkpoint(path, step=self.step, model=self.model, ema=self.ema,
                                optimizer=self.optimizer, scheduler=self.scheduler,
                                rng_states=rng_states, info=info)
+
+    def close(self) -> None:
+        """End a torchrun process cleanly: drop the DDP wrapper now (its reducer keeps the process
+        group alive, so otherwise the group would be freed during interpreter shutdown), then leave
+        the group together. A no-op for a single process; the model stays usable."""
+        if isinstance(self.objective, DistributedDataParallel):
+            self.objective = self.objective.module
+            gc.collect()
+        teardown_distributed()
 
     def load(self, path) -> Path:
         """Continue the run saved in `path` (a checkpoint, or a directory: its latest checkpoint).
