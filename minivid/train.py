@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("--deterministic", action="store_true",
                         help="deterministic kernels (torch.use_deterministic_algorithms): needed on "
                              "CUDA for bit-exact resume; the CPU is deterministic already")
+    system.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (inductor: fuses the many small element-wise "
+                             "ops; on a CPU it needs g++ or clang++). t2v-tiny steps are ~15%% "
+                             "faster on a 2-core CPU after ~15 s of compiling")
     system.add_argument("--workers", type=int, default=defaults.workers,
                         help="DataLoader worker processes (0: load in the training process)")
     system.add_argument("--threads", type=int, default=0,
@@ -110,9 +114,9 @@ def main(argv: list[str] | None = None) -> Trainer:
         steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup=args.warmup, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
         grad_clip=args.grad_clip or None, ema_decay=args.ema_decay, seed=args.seed,
-        precision=args.precision, deterministic=args.deterministic, device=args.device,
-        out_dir=out, save_every=args.save_every, log_every=args.log_every, workers=args.workers,
-        progress=not args.no_progress)
+        precision=args.precision, deterministic=args.deterministic, compile=args.compile,
+        device=args.device, out_dir=out, save_every=args.save_every, log_every=args.log_every,
+        workers=args.workers, progress=not args.no_progress)
     trainer = build_trainer(args.task, config, length=args.data_length, frames=args.frames,
                             size=args.size, data_seed=args.data_seed)
     process, micro = trainer.process, trainer.data_order.micro_batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -266,6 +267,29 @@ def test_cli_run_writes_checkpoint_and_log_and_resumes(tmp_path, capsys):
         main(CLI_ARGS + ["--steps", "3", "--out", str(out)])
     main(CLI_ARGS + ["--steps", "5", "--out", str(out), "--resume", str(out)])
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
+
+
+HAS_CXX = any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "clang++"))
+
+
+@pytest.mark.skipif(not HAS_CXX, reason="torch.compile's inductor needs a C++ compiler on a CPU")
+def test_compiled_training_matches_eager_and_keeps_plain_checkpoints(tmp_path):
+    """compile=True fuses kernels but computes the same thing: same losses (up to reordered float
+    sums), same parameter names, so its checkpoints load into a model that was never compiled."""
+    eager, compiled = tiny_trainer(steps=3), tiny_trainer(steps=3, compile=True, out_dir=str(tmp_path))
+    eager.train()
+    torch._dynamo.utils.counters.clear()  # count only the graphs of this run
+    compiled.train()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it did compile something
+    assert [r["loss"] for r in compiled.history] == pytest.approx([r["loss"] for r in eager.history], rel=1e-4)
+    plain = load_weights(tmp_path / "step_0000003.safetensors", TinyClipAutoencoder(), ema=False)
+    torch.testing.assert_close(plain.state_dict(), eager.model.state_dict(), rtol=1e-4, atol=1e-5)
+
+
+def test_compile_without_a_cxx_compiler_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match="needs a C\\+\\+ compiler"):
+        tiny_trainer(compile=True)
 
 
 def test_ddp_on_two_processes_equals_one_process(tmp_path):

@@ -20,6 +20,7 @@ import math
 import gc
 import os
 import random
+import shutil
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class TrainConfig:
     seed: int = 0  # model init, data order, and every random draw of loss_fn
     precision: str = "auto"  # "fp32", "bf16" (autocast), or "auto": bf16 on CUDA, fp32 on CPU
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact resume on CUDA
+    compile: bool = False  # torch.compile the model's forward (inductor; on a CPU it needs a C++ compiler)
     device: str = "auto"  # "auto": cuda:LOCAL_RANK if there is a GPU, else "cpu"; or "mps", ...
     out_dir: str | None = None  # checkpoints and log.jsonl go here; None: keep nothing on disk
     save_every: int = 0  # also save every n steps (0: only at the end)
@@ -66,7 +68,15 @@ class TrainConfig:
 
 
 # What a resumed run may change: how it is watched and how long it goes on, not what it computes.
-CHANGEABLE_ON_RESUME = {"steps", "out_dir", "save_every", "log_every", "workers", "progress", "device"}
+CHANGEABLE_ON_RESUME = {"steps", "out_dir", "save_every", "log_every", "workers", "progress", "device",
+                        "compile"}
+
+
+def check_compiler(device: torch.device) -> None:
+    """torch.compile's inductor writes C++ for the CPU and builds it with the system compiler."""
+    if device.type == "cpu" and not any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "clang++")):
+        raise ValueError("compile=True on a CPU needs a C++ compiler (g++ or clang++, or $CXX) for "
+                         "torch.compile's inductor backend: install one, or train without compiling")
 
 
 def seed_everything(seed: int) -> None:
@@ -138,6 +148,9 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
 
         self.model = model.to(self.device)
+        if config.compile:  # in place: state_dict keys, the EMA and checkpoints stay as without it
+            check_compiler(self.device)
+            self.model.compile()
         self.objective = LossModule(self.model, loss_fn)
         if self.process.distributed:  # broadcasts rank 0's weights, then averages gradients
             device_ids = [self.device.index] if self.device.type == "cuda" else None
