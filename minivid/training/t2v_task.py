@@ -20,7 +20,7 @@ unshifted logit-normal (median σ = 0.5) puts only 4% of its samples above σ = 
 (1,500-2,000 steps, on a stand-in autoencoder) a model trained that way restored clips noised to σ = 0.7
 (83% all three words right) but drew shapeless blobs from pure noise (0-6%); with the shift of 3
 (median σ = 0.75) the same budget drew single coherent objects of the right colour. The shipped run's
-accuracies, and what still limits shape (rounded corners), are in data_samples/README.md.
+accuracies, and what still limits shape on held-out combinations, are in data_samples/README.md.
 
 Some (shape, colour, motion) combinations never appear in training (`HELD_OUT`, every word still seen):
 generating them measures whether the model composes words rather than recalling clips
