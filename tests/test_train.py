@@ -21,6 +21,7 @@ from minivid.data import SyntheticClips
 from minivid.train import (TrainConfig, Trainer, build_trainer, latest_checkpoint, load_weights,
                            main, read_checkpoint, read_log)
 from minivid.training.data_order import DataOrder
+from minivid.training.loop import has_cxx_compiler
 from minivid.training.optim import make_scheduler, warmup_cosine
 from minivid.training.tasks import TinyClipAutoencoder
 
@@ -269,10 +270,7 @@ def test_cli_run_writes_checkpoint_and_log_and_resumes(tmp_path, capsys):
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
 
 
-HAS_CXX = any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "clang++"))
-
-
-@pytest.mark.skipif(not HAS_CXX, reason="torch.compile's inductor needs a C++ compiler on a CPU")
+@pytest.mark.skipif(not has_cxx_compiler(), reason="torch.compile's inductor needs a C++ compiler on a CPU")
 def test_compiled_training_matches_eager_and_keeps_plain_checkpoints(tmp_path):
     """compile=True fuses kernels but computes the same thing: same losses (up to reordered float
     sums), same parameter names, so its checkpoints load into a model that was never compiled."""

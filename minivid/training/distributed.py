@@ -54,9 +54,9 @@ def setup_distributed(device: torch.device) -> ProcessInfo:
 
 
 def teardown_distributed() -> None:
-    """Leave the process group together. Without the barrier the first rank to finish closes its
-    sockets while another is still writing a checkpoint, and gloo can abort that other process
-    (seen once in CI as 'terminate called without an active exception', exit -6)."""
+    """Leave the process group together: the barrier keeps the first rank to finish from closing its
+    gloo sockets while another is still writing a checkpoint. (CI once saw a rank abort at exit,
+    'terminate called without an active exception'; this is the likely cause it removes.)"""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

@@ -15,9 +15,9 @@ gradients averaged over processes by DDP, clipped, AdamW step, lr schedule step,
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
-import gc
 import os
 import random
 import shutil
@@ -72,9 +72,13 @@ CHANGEABLE_ON_RESUME = {"steps", "out_dir", "save_every", "log_every", "workers"
                         "compile"}
 
 
-def check_compiler(device: torch.device) -> None:
+def has_cxx_compiler() -> bool:
     """torch.compile's inductor writes C++ for the CPU and builds it with the system compiler."""
-    if device.type == "cpu" and not any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "clang++")):
+    return any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "clang++"))
+
+
+def check_compiler(device: torch.device) -> None:
+    if device.type == "cpu" and not has_cxx_compiler():
         raise ValueError("compile=True on a CPU needs a C++ compiler (g++ or clang++, or $CXX) for "
                          "torch.compile's inductor backend: install one, or train without compiling")
 
