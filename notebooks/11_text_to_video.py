@@ -229,13 +229,8 @@ for prompt, video in zip(prompts, videos):
 # corners and are read as circles.
 
 # %%
-accuracies = {}
-for name, combos in (("seen", t2v_task.SEEN_SAMPLE[:MEASURE_COMBOS]), ("held-out", t2v_task.HELD_OUT[:MEASURE_COMBOS])):
-    accuracies[name], _ = t2v_task.prompt_following(model, vae, combos, seeds=MEASURE_SEEDS)
-    accuracies[name]["clips"] = len(combos) * len(MEASURE_SEEDS)
-print(f"{'combinations':14}{'clips':>6}{'shape':>8}{'colour':>8}{'motion':>8}{'all':>8}")
-for name, acc in accuracies.items():
-    print(f"{name:14}{acc['clips']:>6}" + "".join(f"{acc[k]:8.1%}" for k in ("shape", "colour", "motion", "all")))
+accuracies = t2v_task.measure(model, vae, seeds=MEASURE_SEEDS, combinations=MEASURE_COMBOS)
+print(t2v_task.accuracy_table(accuracies))
 assert accuracies["seen"]["all"] >= 0.6 and accuracies["held-out"]["all"] >= 0.5
 
 # %% [markdown]
@@ -272,9 +267,13 @@ overfit = Trainer(t2v_task.TinyT2V(), four, t2v_task.t2v_loss,
                   TrainConfig(steps=OVERFIT_STEPS, batch_size=4, lr=3e-3, warmup=10, log_every=10,
                               progress=False, device="cpu"))
 history = overfit.train()
-print(" → ".join(f"{r['loss']:.2f}" for r in history))
 target = 0.75 if OVERFIT_STEPS < 300 else 0.5
 assert history[0]["loss"] > 0.9 and (history[-1]["loss"] + history[-2]["loss"]) / 2 < target
+fig = viz.plot_curve([r["loss"] for r in history], title="loss on the same 4 clips",
+                     steps=[r["step"] for r in history])
+fig.axes[0].axhline(target, color="grey", linestyle="--", label=f"must end below {target}")
+fig.axes[0].legend()
+fig
 
 # %% [markdown]
 # **Retrain from scratch** (learner mode only). The shipped run took 27 minutes on two CPU cores

@@ -31,16 +31,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     start = time.time()
     model, vae = t2v_task.load_t2v(args.weights), load_vae()
-    sampling = dict(num_steps=args.steps, shift=args.shift, guidance_scale=args.guidance)
-    results = {}
-    for name, combinations in (("seen", t2v_task.SEEN_SAMPLE), ("held-out", t2v_task.HELD_OUT)):
-        results[name], _ = t2v_task.prompt_following(model, vae, combinations, seeds=args.seeds, **sampling)
-        results[name]["clips"] = len(combinations) * len(args.seeds)
+    results = t2v_task.measure(model, vae, seeds=args.seeds, num_steps=args.steps, shift=args.shift,
+                               guidance_scale=args.guidance)
     print(f"{args.weights}: {args.steps} Euler steps, shift {args.shift}, CFG {args.guidance}, "
           f"seeds {args.seeds} ({time.time() - start:.0f} s)")
-    print(f"{'combinations':14}{'clips':>6}{'shape':>8}{'colour':>8}{'motion':>8}{'all':>8}")
-    for name, acc in results.items():
-        print(f"{name:14}{acc['clips']:>6}" + "".join(f"{acc[k]:8.1%}" for k in ("shape", "colour", "motion", "all")))
+    print(t2v_task.accuracy_table(results))
     if args.export:
         print("wrote", t2v_task.export(args.weights))
     return results

@@ -118,6 +118,15 @@ def test_shipped_checkpoint_follows_prompts():
     assert scores["colour"] >= 0.8 and scores["motion"] >= 0.8 and scores["all"] >= 0.5, scores
 
 
+def test_measure_reports_both_sets_and_the_table_shows_them():
+    model, vae = t2v_task.load_t2v(), load_vae()
+    results = t2v_task.measure(model, vae, seeds=(0,), combinations=2, num_steps=4)
+    assert list(results) == ["seen", "held-out"] and results["held-out"]["clips"] == 2
+    rows = t2v_task.accuracy_table(results).splitlines()
+    assert rows[0].split() == ["combinations", "clips", "shape", "colour", "motion", "all"]
+    assert rows[2].split()[:2] == ["held-out", "2"] and rows[2].split()[2] == f"{results['held-out']['shape']:.1%}"
+
+
 def test_export_and_load_refuse_what_is_not_theirs(tmp_path):
     with pytest.raises(ValueError, match="no checkpoint step_\\*.safetensors at"):
         t2v_task.export(tmp_path, tmp_path / "t2v.safetensors")  # an empty run directory

@@ -207,3 +207,24 @@ def prompt_following(model: TinyT2V, vae: WanVAE, combinations, seeds=(0, 1), ba
         for start in range(0, len(captions), batch):
             videos.extend(generate(model, vae, captions[start:start + batch], seed=seed, **sampling))
     return accuracy(videos, combinations * len(seeds)), videos
+
+
+def measure(model: TinyT2V, vae: WanVAE, seeds=(0, 1), combinations: int = len(HELD_OUT),
+            **sampling) -> dict[str, dict[str, float]]:
+    """Prompt following on the first `combinations` seen (SEEN_SAMPLE) and held-out combinations, once
+    per seed: {"seen": accuracies + "clips", "held-out": ...}. What `scripts/eval_t2v.py` reports."""
+    results = {}
+    for name, combos in (("seen", SEEN_SAMPLE[:combinations]), ("held-out", HELD_OUT[:combinations])):
+        results[name], _ = prompt_following(model, vae, combos, seeds=seeds, **sampling)
+        results[name]["clips"] = len(combos) * len(seeds)
+    return results
+
+
+def accuracy_table(results: dict[str, dict[str, float]]) -> str:
+    """`measure`'s results as a text table: one row per set of combinations, accuracies in %."""
+    words = ("shape", "colour", "motion", "all")
+    rows = [f"{'combinations':14}{'clips':>6}" + "".join(f"{w:>8}" for w in words)]
+    for name, acc in results.items():
+        rows.append(f"{name:14}{acc['clips']:>6}" + "".join(f"{acc[w]:8.1%}" for w in words))
+    return "\n".join(rows)
+
