@@ -16,6 +16,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from minivid.layers.embed import token_grid
+from minivid.models.dit import DiT, DiTConfig
+from minivid.models.vae import WanVAE, WanVAEConfig
+from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -23,21 +28,30 @@ class Preset:
     make: Callable[[], nn.Module]  # builds the model on the current default device
     expected_params: int | None  # official count for a published model, None for tiny configs
     source: str  # where the configuration comes from
+    family: str  # the system it belongs to, e.g. "Wan transformer": a row of the README's "what is built"
 
 
 _REGISTRY: dict[str, Preset] = {}
 
 
 def register(name: str, make: Callable[[], nn.Module], expected_params: int | None = None,
-             source: str = "") -> None:
+             source: str = "", *, family: str) -> None:
     if name in _REGISTRY:
         raise ValueError(f"preset {name!r} is already registered")
-    _REGISTRY[name] = Preset(name, make, expected_params, source)
+    _REGISTRY[name] = Preset(name, make, expected_params, source, family)
 
 
 def names() -> list[str]:
     """All registered preset names, sorted."""
     return sorted(_REGISTRY)
+
+
+def families() -> dict[str, list[str]]:
+    """{family: its preset names}, in order of registration: the systems minivid builds."""
+    out: dict[str, list[str]] = {}
+    for preset in _REGISTRY.values():
+        out.setdefault(preset.family, []).append(preset.name)
+    return out
 
 
 def get(name: str) -> Preset:
@@ -64,7 +78,6 @@ def count_params(name: str) -> int:
 # ---------------------------------------------------------------------------------------------
 
 # ---- Wan VAEs (minivid.models.vae) ---------------------------------------------------------------
-from minivid.models.vae import WanVAE, WanVAEConfig  # noqa: E402
 
 # Per-channel latent statistics: Wan2.1 from diffusers `AutoencoderKLWan` defaults (== Wan-Video/Wan2.1
 # `wan/modules/vae.py : WanVAE`), Wan2.2 from diffusers `scripts/convert_wan_to_diffusers.py :
@@ -92,36 +105,37 @@ WAN_VAE_CONFIGS = {
     # 4x16x16, 48 channels: 2x2 patchify, residual stages, wider decoder (`vae22_diffusers_config`)
     "wan2.2-vae": WanVAEConfig(base_dim=160, decoder_base_dim=256, z_dim=48, is_residual=True, patch_size=2,
                                latents_mean=WAN22_VAE_LATENTS_MEAN, latents_std=WAN22_VAE_LATENTS_STD),
-    # the tiny diffusers configs of reference/diffusers_peer.md (`wan21_vae`, `wan22_vae`)
+    # tiny peer configs at diffusers' test scale, the ones tests/test_vae_parity.py compares against
     "wan2.1-vae-tiny": WanVAEConfig(base_dim=8, z_dim=16, num_res_blocks=1,
                                     latents_mean=(0.0,) * 16, latents_std=(1.0,) * 16),
     "wan2.2-vae-tiny": WanVAEConfig(base_dim=8, decoder_base_dim=12, z_dim=8, num_res_blocks=1,
                                     is_residual=True, patch_size=2, latents_mean=(0.0,) * 8, latents_std=(1.0,) * 8),
 }
+_WAN_VAE = "Wan VAE"
 register("wan2.1-vae", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.1-vae"]), 126_892_531,
-         "Wan-Video/Wan2.1 wan/modules/vae.py; diffusers AutoencoderKLWan() defaults")
+         "Wan-Video/Wan2.1 wan/modules/vae.py; diffusers AutoencoderKLWan() defaults", family=_WAN_VAE)
 register("wan2.2-vae", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.2-vae"]), 704_688_668,
-         "Wan-Video/Wan2.2 wan/modules/vae2_2.py; diffusers convert_wan_to_diffusers.py vae22_diffusers_config")
+         "Wan-Video/Wan2.2 wan/modules/vae2_2.py; diffusers convert_wan_to_diffusers.py vae22_diffusers_config",
+         family=_WAN_VAE)
 register("wan2.1-vae-tiny", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.1-vae-tiny"]), None,
-         "reference/diffusers_peer.md tiny config wan21_vae")
+         "tiny peer config (tests/test_vae_parity.py)", family=_WAN_VAE)
 register("wan2.2-vae-tiny", lambda: WanVAE(WAN_VAE_CONFIGS["wan2.2-vae-tiny"]), None,
-         "reference/diffusers_peer.md tiny config wan22_vae")
+         "tiny peer config (tests/test_vae_parity.py)", family=_WAN_VAE)
 
 # ---- DiT (minivid.models.dit) -------------------------------------------------------------------
-from minivid.models.dit import DiT, DiTConfig  # noqa: E402
 
 DIT_CONFIGS = {
     # facebookresearch/DiT models.py `DiT_XL_2` at 256 px (32x32x4 latents), learn_sigma, 1000 classes
     "dit-xl-2": DiTConfig(),
-    # the tiny diffusers config `dit` of reference/diffusers_peer.md (2 heads x 32, 2 layers, 4 -> 8 channels)
+    # the tiny peer config of tests/test_dit_parity.py (2 heads x 32, 2 layers, 4 -> 8 channels)
     "dit-tiny": DiTConfig(input_size=16, hidden_size=64, depth=2, num_heads=2),
 }
 # 674,834,720: the official count without the frozen 256x1152 pos_embed (675,129,632 with it);
 # diffusers' DiTTransformer2DModel has 749,826,464 (a timestep+label embedder in each of the 28 blocks)
 register("dit-xl-2", lambda: DiT(DIT_CONFIGS["dit-xl-2"]), 674_834_720,
-         "facebookresearch/DiT models.py DiT_XL_2; reference/dit_family.md section 5")
-register("dit-tiny", lambda: DiT(DIT_CONFIGS["dit-tiny"]), None,
-         "reference/diffusers_peer.md tiny config dit")
+         "facebookresearch/DiT models.py DiT_XL_2", family="DiT")
+register("dit-tiny", lambda: DiT(DIT_CONFIGS["dit-tiny"]), None, "tiny peer config (tests/test_dit_parity.py)",
+         family="DiT")
 
 
 # ---- compute accounting: presets.cost(name, frames, height, width) -------------------------------
@@ -180,19 +194,20 @@ def register_cost(name: str, fn: Callable[[int, int, int], Cost]) -> None:
 
 
 def cost(name: str, frames: int, height: int, width: int) -> Cost:
-    """Latent shape, tokens, parameters, FLOPs per denoising step and memory of a preset at a video size."""
+    """Latent shape, tokens, parameters, FLOPs per denoising step and memory of a preset at a video size.
+    Sizes the model cannot take (not 1+4n frames, not a multiple of VAE stride x patch, not positive) are a
+    ValueError that suggests the nearest sizes it can."""
+    get(name)
     if name not in _COSTS:
         raise ValueError(f"no cost model for preset {name!r}; presets with one: {', '.join(sorted(_COSTS))}")
     return _COSTS[name](frames, height, width)
 
 
 # ---- Wan2.1 / Wan2.2 transformers (minivid.models.wan) ---------------------------------------------
-from minivid.layers.embed import latent_size, patch_grid  # noqa: E402
-from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops  # noqa: E402
 
 # Full sizes: Wan-Video/Wan2.1 wan/configs/wan_t2v_1_3B.py, wan_t2v_14B.py, wan_i2v_14B.py; Wan-Video/Wan2.2
 # wan/configs/wan_ti2v_5B.py, wan_t2v_A14B.py, wan_i2v_A14B.py (per expert); the diffusers configs in
-# huggingface/diffusers scripts/convert_wan_to_diffusers.py agree. Tiny: reference/diffusers_peer.md.
+# huggingface/diffusers scripts/convert_wan_to_diffusers.py agree. Tiny: the peer configs of tests/test_wan_parity.py.
 _WAN_14B = dict(dim=5120, ffn_dim=13824, heads=40, layers=40)
 _WAN_TINY = dict(dim=64, ffn_dim=128, heads=2, layers=2, text_dim=32)
 WAN_CONFIGS = {
@@ -216,8 +231,8 @@ _WAN_COUNTS = {"wan2.1-t2v-1.3b": 1_418_996_800, "wan2.1-t2v-14b": 14_288_491_58
 
 def _wan_cost(name: str, frames: int, height: int, width: int) -> Cost:
     cfg, stride = WAN_CONFIGS[name], WAN_VAE_STRIDE[name]
-    latent = latent_size(frames, height, width, stride)  # T H W, 1 + (frames - 1) / 4 latent frames
-    grid = patch_grid(latent, cfg.patch)
+    grid = token_grid(frames, height, width, stride, cfg.patch)  # ValueError with legal sizes if they do not fit
+    latent = tuple(g * p for g, p in zip(grid, cfg.patch))  # T H W, 1 + (frames - 1) / 4 latent frames
     tokens = grid[0] * grid[1] * grid[2]
     flops = forward_flops(cfg, grid, TEXT_LEN, CLIP_TOKENS if cfg.image_dim else 0,
                           per_token_timesteps=name.startswith("wan2.2-ti2v"))
@@ -232,6 +247,6 @@ def _wan_cost(name: str, frames: int, height: int, width: int) -> Cost:
 
 for _name, _cfg in WAN_CONFIGS.items():
     register(_name, lambda cfg=_cfg: WanModel(cfg), _WAN_COUNTS.get(_name),
-             "reference/diffusers_peer.md tiny configs" if _name.endswith("-tiny") else
-             "Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py")
+             "tiny peer config (tests/test_wan_parity.py)" if _name.endswith("-tiny") else
+             "Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py", family="Wan transformer")
     register_cost(_name, lambda f, h, w, name=_name: _wan_cost(name, f, h, w))

@@ -1,5 +1,6 @@
 """Text-to-video sampling with a Wan transformer: flow matching with timestep shift and classifier-free
-guidance, on top of the generic samplers in `minivid.diffusion`.
+guidance, on top of the generic samplers in `minivid.diffusion`. `sample_t2v` returns latents for any
+`WanModel`; `generate` goes from captions to pixels with the course's tiny text-to-video model and VAE.
 
 What this loop shares with the official `WanT2V.generate` (Wan-Video/Wan2.1 `wan/text2video.py`):
 noise of shape `(B, 16, 1 + (F-1)/4, H/8, W/8)` drawn from one seeded generator; the prompt and the
@@ -18,6 +19,9 @@ import torch
 from torch import Tensor
 
 from minivid.diffusion import cfg_model, sample_flow_euler
+from minivid.layers.embed import latent_size as vae_latent_size
+from minivid.models.tiny_t2v import GUIDANCE, NUM_STEPS, SHIFT, TinyT2V
+from minivid.models.vae import WanVAE
 from minivid.models.wan import TEXT_LEN, WanModel, pad_text
 
 
@@ -63,3 +67,17 @@ def sample_t2v(model: WanModel, context: Tensor, null_context: Tensor | None = N
     else:
         model_fn = cfg_model(velocity, context, null_context, guidance_scale)
     return sample_flow_euler(model_fn, noise, num_steps, shift=shift, progress=progress)
+
+
+@torch.no_grad()
+def generate(model: TinyT2V, vae: WanVAE, captions: list[str], *, seed: int = 0, num_steps: int = NUM_STEPS,
+             shift: float = SHIFT, guidance_scale: float = GUIDANCE, frames: int = 17, size: int = 32) -> Tensor:
+    """Videos `B 3 frames size size` in [-1, 1] for `captions`. The noise of the whole batch comes from
+    `seed`, so a clip depends on (seed, its place in the batch). guidance_scale 1: no guidance (one pass)."""
+    cfg = vae.config
+    latent = vae_latent_size(frames, size, size, (cfg.temporal_stride, cfg.spatial_stride, cfg.spatial_stride))
+    context = model.encode_text(captions)  # B L D
+    null = model.encode_text([""]) if guidance_scale != 1 else None  # 1 L D
+    latents = sample_t2v(model.transformer, context, null, latent_size=latent, num_steps=num_steps, shift=shift,
+                         guidance_scale=guidance_scale, seed=seed, text_len=None)  # B z T' H' W'
+    return vae.decode(latents)

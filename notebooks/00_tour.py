@@ -64,7 +64,8 @@ viz.frame_grid(video, titles=[clip.caption], every=2)
 # %% [markdown]
 # A batch adds a leading `B`. The order of the other four axes is a *convention*, and real
 # models disagree on it. Knowing who uses which saves hours when you move weights or inputs
-# between code bases (facts from the diffusers classes, `reference/diffusers_peer.md`):
+# between code bases (from the `forward` signatures of the diffusers classes, e.g.
+# `CogVideoXTransformer3DModel.forward(hidden_states: (B, F, C, H, W))`):
 #
 # | layout | who uses it |
 # | --- | --- |

@@ -846,12 +846,13 @@ fig
 # %% [markdown]
 # ## 6. Where the popular accounts get it wrong
 #
-# **"Denoising is the noisy image minus the predicted noise."** (seed 004 on DiT:
-# 本质就是噪声图片减掉预测的噪声以实现逐步复原.) x_t − ε̂ is neither the clean sample nor the
-# next step. The noise enters x_t scaled by √(1−ᾱ) and the signal by √ᾱ, so the clean estimate is
-# x̂0 = (x_t − √(1−ᾱ)·ε̂)/√ᾱ, and a DDPM step then mixes x̂0 with x_t and *adds* fresh noise.
-# Subtracting the whole ε̂ removes more noise than x_t contains — on the toy at t = 100 it lands
-# *further* from the data than x_t itself:
+# **"Denoising is the noisy image minus the predicted noise."** (*A Complete Analysis of Sora: from
+# AI Painting and ViT to ViViT, TECO, DiT, VDT and NaViT*, v_JULY_v's long survey blog post, on DiT:
+# "in essence, the noisy image minus the predicted noise, restoring the image step by step.")
+# x_t − ε̂ is neither the clean sample nor the next step. The noise enters x_t scaled by √(1−ᾱ) and
+# the signal by √ᾱ, so the clean estimate is x̂0 = (x_t − √(1−ᾱ)·ε̂)/√ᾱ, and a DDPM step then mixes
+# x̂0 with x_t and *adds* fresh noise. Subtracting the whole ε̂ removes more noise than x_t
+# contains — on the toy at t = 100 it lands *further* from the data than x_t itself:
 
 # %%
 x0_true = sample_toy(N_SAMPLES, torch.Generator().manual_seed(13))
@@ -867,11 +868,12 @@ for name, value in error.items():
 assert error["(x_t − √(1−ᾱ)·ε̂)/√ᾱ"] < error["x_t itself"] < error["x_t − ε̂"]
 
 # %% [markdown]
-# **"Sampling walks back through all 1000 training steps, predicting the noise."** (seed 002's
-# pseudo-code loops `for t in reversed(range(num_timesteps))` over `noise_pred`.) The steps table
-# of §3 shows why nobody does this: deterministic samplers are done in a few dozen steps, and
-# CogVideoX's official sampler runs 50. Nor do today's video models predict noise: CogVideoX
-# predicts v, Wan and HunyuanVideo a flow velocity.
+# **"Sampling walks back through all 1000 training steps, predicting the noise."** (The pseudo-code
+# in flyfish's blog post *How the Models inside Wan2.1 Image-to-Video Work Together* loops
+# `for t in reversed(range(num_timesteps))` over `noise_pred`.) The steps table of §3 shows why
+# nobody does this: deterministic samplers are done in a few dozen steps, and CogVideoX's official
+# sampler runs 50. Nor do today's video models predict noise: CogVideoX predicts v, Wan and
+# HunyuanVideo a flow velocity.
 #
 # **"At t = T the sample is pure Gaussian noise."** Not for the linear and scaled-linear schedules
 # (§1's table: SD's √ᾱ_T = 0.068; the cosine schedule gets within 5·10⁻⁵). Only a zero-terminal-SNR

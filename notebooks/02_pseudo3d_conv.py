@@ -516,12 +516,13 @@ assert out.std(dim=(2, 3, 4)).max() < 1e-6  # one number per channel: the image 
 # %% [markdown]
 # ## 6. Where the popular accounts get it wrong
 #
-# - **"2D + 1D is a cheap way to do what a 3D conv does"** (seed 001: "利用2D+1D实现3D做的事").
+# - **"2D + 1D is a cheap way to do what a 3D conv does"** (*From T2I to T2V*, a blog post on
+#   turning text-to-image models into video models: "use 2D + 1D to do what 3D does").
 #   Same `3×3×3` receptive field (measured in section 3), 2.25× fewer FLOPs at `C_in = C_out`,
 #   but not the same layer: its kernels are exactly the rank-`≤ C` ones (section 2, where the
 #   best pseudo-3D fit of a random 3D kernel loses most of it).
 # - **"Stable Video Diffusion started with pseudo-3D convs and then needed temporal attention"**
-#   (seed 001). The factorised conv is Make-A-Video's (2022). SVD's `VideoResBlock`
+#   (*From T2I to T2V*). The factorised conv is Make-A-Video's (2022). SVD's `VideoResBlock`
 #   (Stability-AI/generative-models : `sgm/modules/diffusionmodules/video_model.py`) runs the 2D
 #   `ResBlock`, then a whole temporal `ResBlock` (`time_stack`, kernel `[3, 1, 1]`, symmetric
 #   padding) whose last conv is `zero_module`, and merges the two with a learned `AlphaBlender`;
@@ -530,8 +531,10 @@ assert out.std(dim=(2, 3, 4)).max() < 1e-6  # one number per channel: the image 
 #   `(kernel_size_t, 3, 3)` (`YingqingHe/LVDM : lvdm/models/modules/openaimodel3d.py`), but every
 #   released config sets `kernel_size_t: 1`: the convs are spatial only and time is mixed only by
 #   attention. LVDM's *autoencoder* uses full 3D convs.
-# - **"Wan's VAE splits its kernels into spatial 2D causal + temporal 1D causal"** (seed 003:
-#   "空间 2D 因果 + 时间 1D 因果"). `Wan-Video/Wan2.1 : wan/modules/vae.py : ResidualBlock` is
+# - **"Wan's VAE splits its kernels into spatial 2D causal + temporal 1D causal"**
+#   (*Diffusion Models Code Walkthrough: Getting Started and in Practice*, a blog post on
+#   Wan2.1/2.2's code: "spatial 2D causal + temporal 1D causal").
+#   `Wan-Video/Wan2.1 : wan/modules/vae.py : ResidualBlock` is
 #   `CausalConv3d(in_dim, out_dim, 3, padding=1)` twice: full `3×3×3` kernels. Only the
 #   `Resample` layers pair a per-frame 2D conv with a `(3, 1, 1)` `time_conv`. And nothing is
 #   causal in space: `CausalConv3d` pads height and width symmetrically,

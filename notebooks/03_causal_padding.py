@@ -144,8 +144,9 @@ fig
 # Symmetric padding spreads one frame per layer in *both* directions: after three layers output
 # frame 0 already reads frames 0–3. Causal padding spreads two frames per layer into the past
 # only: the table is lower-triangular and **row 0 is a single cell at every depth** — output frame
-# 0 depends on input frame 0 alone. The same story as the drawing in seed 001 (left: ordinary, right:
-# causal; yellow: padding), here for output frame 0 (orange) and the last frame (blue):
+# 0 depends on input frame 0 alone. The same story as the drawing in *From T2I to T2V*, a blog post
+# on turning text-to-image models into video models (left: ordinary, right: causal; yellow:
+# padding), here for output frame 0 (orange) and the last frame (blue):
 
 # %%
 def cone(frames, layers, front, target, k=3):
@@ -568,17 +569,19 @@ for name, make_norm in norms.items():
 #   `[inputs[:, :, :1]] * (kernel_size - 1)`), and HunyuanVideo replicate-pads every axis. It
 #   matters: section 4 shows a still image and a static video agree under frame-0 padding and
 #   disagree under zeros.
-# - **Seed 001: "causal padding keeps frame 1's receptive field to itself, so images and videos can
-#   be trained together."** Right about frame 0 of the convolutions — proven above for every
-#   padding mode — and the growing receptive field of ordinary padding is right too. But it is
-#   only part of joint training: whether an image and the same image held still get the same
+# - ***From T2I to T2V*: "causal padding keeps frame 1's receptive field to itself, so images and
+#   videos can be trained together."** Right about frame 0 of the convolutions — proven above for
+#   every padding mode — and the growing receptive field of ordinary padding is right too. But it
+#   is only part of joint training: whether an image and the same image held still get the same
 #   features depends on the padding *values* (section 4), and a norm that pools over frames
 #   breaks "frame 0 is an image" even with causal convs (section 7).
-# - **Seed 000: the cache keeps "the features of the previous two chunks" (前两个chunk的特征).**
+# - ***Controllable Video Generation* (a survey blog post by Lu Yuxin): the cache keeps "the
+#   features of the previous two chunks".**
 #   It keeps the last **two frames** of each conv's input (`CACHE_T = 2`;
 #   `cache_x = x[:, :, -CACHE_T:]` in `wan/modules/vae.py`), whatever the chunk size — asserted
 #   above on every conv after every chunk.
-# - **Seed 003: the cache is "like an RNN's h_t" (等同"RNN 的 h_t").** An RNN state can carry
+# - ***Diffusion Models Code Walkthrough: Getting Started and in Practice* (a blog post on
+#   Wan2.1/2.2's code): the cache is "like an RNN's h_t".** An RNN state can carry
 #   information from arbitrarily far back; the cache is a fixed window per layer, and changing
 #   frame 0 leaves every output after frame `2L` untouched (section 5). Long-range memory in a
 #   causal VAE comes from depth and temporal downsampling, not from the cache.

@@ -19,7 +19,7 @@
 # sees those latents. Wan's VAE is *causal*: latent frame `j` depends on pixel frames up to `4j`
 # only, so frame 0 — an image — is encoded alone, one model serves images and videos, and a clip
 # of any length can be encoded in chunks of 1, 4, 4, … frames with a small cache, in flat memory.
-# This notebook answers the question the seeds leave open — *why does replacing GroupNorm by
+# This notebook answers the question the blog posts leave open — *why does replacing GroupNorm by
 # RMSNorm keep it causal?* — with a demonstration, builds the chunk schedule and the temporal
 # down- and up-sampling from scratch (with the official code's first-chunk quirks), proves them
 # equal to `minivid.models.vae`, shows a tiny Wan-style VAE that the repo's own trainer trained on
@@ -54,7 +54,8 @@ import minivid.presets as presets
 from minivid import data, viz
 from minivid.layers.conv import CausalConv3d, streaming
 from minivid.layers.norm import ChannelRMSNorm, FrameGroupNorm, future_leak
-from minivid.models.vae import Downsample, Upsample, WanVAE, tiled_apply
+from minivid.layers.tiling import tiled_apply
+from minivid.models.vae import Downsample, Upsample, WanVAE
 from minivid.train import TrainConfig, build_trainer, read_log
 from minivid.training import vae_task
 
@@ -66,8 +67,8 @@ _ = torch.manual_seed(0)
 # ## 1. Which normalisation keeps a video VAE causal?
 #
 # The Wan report says every GroupNorm of the VAE was replaced by RMSNorm to keep it causal in
-# time, and a seed asks "没懂怎么就保持时间因果性了" (*how does that keep causality?*).
-# The answer is in *what the statistics are pooled over*:
+# time, and *Controllable Video Generation*, a survey blog post by Lu Yuxin, asks "I don't get how
+# that keeps it causal in time". The answer is in *what the statistics are pooled over*:
 #
 # - `nn.GroupNorm` on a `B C T H W` tensor pools mean and variance over `(C/G, T, H, W)` — over
 #   **every frame of the clip**. Change frame 12 and the mean moves, so the output of frame 0
@@ -221,10 +222,10 @@ print("streamed chunks == whole clip for one causal conv")
 
 # %% [markdown]
 # The cache is **per layer, at that layer's own frame rate** — not "the previous two chunks" and
-# not "latent frames" as one seed puts it: each causal conv keeps the last 2 frames of *its own
-# input* (`CACHE_T = 2` in the official code), and the strided time conv of a downsampling layer
-# keeps just what its next window needs. Here are the caches of the whole tiny VAE encoder of
-# section 5 after the third chunk:
+# not "latent frames" as *the controllable-generation survey* puts it: each causal conv keeps the
+# last 2 frames of *its own input* (`CACHE_T = 2` in the official code), and the strided time conv
+# of a downsampling layer keeps just what its next window needs. Here are the caches of the whole
+# tiny VAE encoder of section 5 after the third chunk:
 
 # %%
 vae = vae_task.load_vae()  # the shipped tiny VAE (section 5 says how it was trained)
@@ -343,9 +344,9 @@ with torch.no_grad():
     with streaming(vae64.encoder):  # our own schedule, driving minivid's encoder
         ours = torch.cat([vae64.encoder(clip64[:, :, a:b]) for a, b in chunk_schedule(17)], dim=2)
     assert_close(ours, vae64.encoder(clip64), rtol=0, atol=1e-10)
-    latent_streamed, latent_whole = vae64.encode(clip64, streaming=True), vae64.encode(clip64, streaming=False)
+    latent_streamed, latent_whole = vae64.encode(clip64, chunked=True), vae64.encode(clip64, chunked=False)
     assert_close(latent_streamed, latent_whole, rtol=0, atol=1e-10)
-    video_streamed, video_whole = vae64.decode(latent_whole, streaming=True), vae64.decode(latent_whole, streaming=False)
+    video_streamed, video_whole = vae64.decode(latent_whole, chunked=True), vae64.decode(latent_whole, chunked=False)
     assert_close(video_streamed, video_whole, rtol=0, atol=1e-10)
 print(f"{tuple(clip64.shape)} -> latent {tuple(latent_whole.shape)} -> {tuple(video_whole.shape)}; "
       "streaming == whole for encode and decode")
@@ -360,7 +361,7 @@ with torch.no_grad():
     for row, t in enumerate(EDITS):
         changed = clip64.clone()
         changed[:, :, t:] = torch.flip(clip64[:, :, t:], dims=[-1])  # mirror the future
-        moved[row] = (vae64.encode(changed, streaming=False) - latent_whole).abs().amax(dim=(0, 1, 3, 4))
+        moved[row] = (vae64.encode(changed, chunked=False) - latent_whole).abs().amax(dim=(0, 1, 3, 4))
 for row, t in enumerate(EDITS):
     for j in range(latent_whole.shape[2]):
         assert (moved[row, j] < 1e-10) if 4 * j < t else (moved[row, j] > 1e-4), (t, j, moved[row, j])
@@ -508,7 +509,7 @@ for name, frames, height, width in (("wan2.1-vae", 81, 720, 1280), ("wan2.2-vae"
                                     ("wan2.2-vae", 121, 704, 1280)):
     full = presets.build(name)  # meta device
     with torch.no_grad():
-        latent = full.encode(torch.empty(1, 3, frames, height, width, device="meta"), streaming=False)
+        latent = full.encode(torch.empty(1, 3, frames, height, width, device="meta"), chunked=False)
     c, t, h, w = latent.shape[1:]
     pixels = 3 * frames * height * width
     tokens = t * (h // 2) * (w // 2) if h % 2 == 0 and w % 2 == 0 else None  # the DiT's 1x2x2 patches
@@ -525,7 +526,8 @@ assert rows[0][5] == 126_892_531 and rows[1][5] == 704_688_668
 # - Per latent *position*, Wan2.2 compresses 4× more (4·16·16 = 1024 pixels vs 256), but it keeps
 #   3× more channels, so the latent has **¾ of Wan2.1's values** — nominally 64× vs 48×
 #   compression (46× and 62× above, because frame 0 gets a latent frame of its own) — not "1/8"
-#   as one seed claims.
+#   as *Diffusion Models Code Walkthrough: Getting Started and in Practice*, a blog post on
+#   Wan2.1/2.2's code, claims.
 # - The transformer cost follows the **tokens**: ¼ as many at the same size. At 720p the 45 latent
 #   rows do not split into 1×2×2 patches, which is why Wan2.2's TI2V-5B runs at 1280×704
 #   (`SUPPORTED_SIZES['ti2v-5B']` in Wan-Video/Wan2.2 `wan/configs/__init__.py`) and 121 frames
@@ -628,14 +630,14 @@ except ValueError as error:
 # %% [markdown]
 # ## 10. Where the popular accounts get it wrong
 #
-# | claim (seed) | what the official code does | evidence here |
+# | claim (write-up) | what the official code does | evidence here |
 # | --- | --- | --- |
-# | "Wan2.1: 8×8×2 (128×)" (003) | 4×8×8: `_video_vae` sets `temperal_downsample=[False, True, True]`, two halvings in time | section 7: 81 frames → 21 latent frames |
-# | "dim=128, z_dim=4, temperal_downsample=[True,True,False]" (003) | those are the `WanVAE_` class *defaults*; `_video_vae` overrides them with dim 96, z_dim 16, [False, True, True] | the preset built from the overrides has exactly 126,892,531 parameters (section 7); the defaults give another count (below) |
-# | "Encoder3d splits kernels into 2D spatial + 1D temporal causal convs" (003) | residual blocks use full 3×3×3 `CausalConv3d` kernels | kernel shapes below |
-# | "the latent scale is an EMA statistic; at inference you can feed 0/1" (003) | 16 means / stds hard-coded in `WanVAE.__init__`; the DiT was trained on latents normalised with them | section 6; with 0/1 the DiT would see stds up to 3.3 (Wan2.1's largest) |
-# | "the cache keeps the previous two chunks; a frame here is a latent frame" (000) | each causal conv caches the last 2 frames of its own input (`CACHE_T = 2`), at its own frame rate | section 2 |
-# | "chunking (1+4n) guarantees causality" (003) | causality comes from the layers (front-only padding, channel RMSNorm, per-frame attention); chunking relies on it, and with GroupNorm it would be inexact | sections 1 and 4 |
+# | "Wan2.1: 8×8×2 (128×)" (*the Wan code walkthrough*) | 4×8×8: `_video_vae` sets `temperal_downsample=[False, True, True]`, two halvings in time | section 7: 81 frames → 21 latent frames |
+# | "dim=128, z_dim=4, temperal_downsample=[True,True,False]" (*the Wan code walkthrough*) | those are the `WanVAE_` class *defaults*; `_video_vae` overrides them with dim 96, z_dim 16, [False, True, True] | the preset built from the overrides has exactly 126,892,531 parameters (section 7); the defaults give another count (below) |
+# | "Encoder3d splits kernels into 2D spatial + 1D temporal causal convs" (*the Wan code walkthrough*) | residual blocks use full 3×3×3 `CausalConv3d` kernels | kernel shapes below |
+# | "the latent scale is an EMA statistic; at inference you can feed 0/1" (*the Wan code walkthrough*) | 16 means / stds hard-coded in `WanVAE.__init__`; the DiT was trained on latents normalised with them | section 6; with 0/1 the DiT would see stds up to 3.3 (Wan2.1's largest) |
+# | "the cache keeps the previous two chunks; a frame here is a latent frame" (*the controllable-generation survey*) | each causal conv caches the last 2 frames of its own input (`CACHE_T = 2`), at its own frame rate | section 2 |
+# | "chunking (1+4n) guarantees causality" (*the Wan code walkthrough*) | causality comes from the layers (front-only padding, channel RMSNorm, per-frame attention); chunking relies on it, and with GroupNorm it would be inexact | sections 1 and 4 |
 # | (silent) frames that do not fit 1+4n | `iter_ = 1 + (t-1)//4` drops them without a warning | section 2: 19 frames → 2 dropped |
 # | (silent) the non-cached path | `Resample` skips `time_conv` without the cache: no temporal resampling at all | official `Resample.forward`; section 3 |
 
@@ -712,7 +714,7 @@ assert_close(image_latent[:, :, 0], latent_whole[:, :, 0], rtol=0, atol=1e-10)
 
 # Exercise 3
 with torch.no_grad():
-    lat = presets.build("wan2.1-vae").encode(torch.empty(1, 3, 81, 480, 832, device="meta"), streaming=False)
+    lat = presets.build("wan2.1-vae").encode(torch.empty(1, 3, 81, 480, 832, device="meta"), chunked=False)
 t_, h_, w_ = lat.shape[2:]
 assert t_ * (h_ // 2) * (w_ // 2) == 32_760
 print("solutions check out")

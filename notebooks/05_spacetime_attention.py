@@ -173,10 +173,10 @@ show_keys(masks, QUERY, "keys of the query ★ (frame 2, row 1, column 2)")
 # %% [markdown]
 # ## 2. Windows: W.A.L.T
 #
-# W.A.L.T (Gupta et al. 2023) alternates two kinds of layer with *non-overlapping windows*. It has
-# no official code; our reference notes (from summaries of the paper, `reference/dit_family.md` §7)
-# give the spatial layers a `1 × h × w` window — a whole frame, i.e. spatial attention — and the
-# spatiotemporal layers a window of *all* frames × a local `h' × w'` patch of tokens. The window
+# W.A.L.T (Gupta et al. 2023, "Photorealistic Video Generation with Diffusion Models", arXiv
+# 2312.06662) alternates two kinds of layer with *non-overlapping windows*. It has no released code;
+# summaries of the paper give the spatial layers a `1 × h × w` window — a whole frame, i.e. spatial
+# attention — and the spatiotemporal layers a window of *all* frames × a local `h' × w'` patch of tokens. The window
 # sizes are not verified, so `WINDOW` here is illustrative. Written generally:
 #
 # - **spatial window**: own frame, own `wh × ww` window;
@@ -333,7 +333,7 @@ def count(module):
 
 
 width, heads, layers = 768, 12, 12
-one_attention = count(SelfAttention(width, heads))
+one_attention = count(SelfAttention(width, heads=heads))
 layer_norm = 2 * width  # scale and bias
 per_block = {"model 1": one_attention, "model 3": 2 * one_attention + layer_norm, "model 4": one_attention}
 print(f"{'':8}{'attention params / block':>26}{'over 12 blocks':>16}")
@@ -542,29 +542,34 @@ assert int(np.prod(models[3][1])) == 118_800 and int(np.prod(models[2][1])) == 1
 # - **"Tune-A-Video's frame `i` attends to the first, the previous and the current frame."** The
 #   official `SparseCausalAttention.forward` concatenates only frame 0 and frame
 #   `former_frame_index[i]` (with `former_frame_index[0] = 0`): frames 0 and 1 see frame 0 only,
-#   frame `i ≥ 2` sees frames 0 and `i − 1` and never itself (§3, asserted above). Seed 000
-#   describes the keys as the first frame concatenated with an earlier one, which matches the code;
-#   what it leaves out, like most summaries, is that for every frame after the first the current
-#   frame is *not* among the keys — it enters only as the query.
+#   frame `i ≥ 2` sees frames 0 and `i − 1` and never itself (§3, asserted above).
+#   *Controllable Video Generation*, a survey blog post by Lu Yuxin, describes the keys as the first
+#   frame concatenated with an earlier one, which matches the code; what it leaves out, like most
+#   summaries, is that for every frame after the first the current frame is *not* among the keys —
+#   it enters only as the query.
 # - **"ViViT's factorised dot-product model adds parameters because of an extra self-attention
-#   layer"** (seed 004, which also labels the factorised self-attention section "the second
-#   model"). In scenic, model 4 is `EncoderBlock` with `attention_fn=factorized_dot_product_attention`
-#   — model 1's weights exactly; it is model 3 (`EncoderFactorizedSelfAttentionBlock`) that owns a
-#   second attention (+28.4M parameters at ViViT-B size, §4).
-# - **"This is ViViT"** under a PyTorch listing: the code in seed 004 (per-frame 2D patches, a spatial
-#   transformer, then a temporal one) is model 2 only. `lucidrains/vit-pytorch`'s `vivit.py`
-#   implements models 2 and 3, not 1 or 4.
-# - **"W.A.L.T's local window is essentially a patch"** (seed 004). A window is a *group of tokens*
-#   that attend to each other; each token is already a patch (§2).
-# - **"Wan's self-attention is windowed or global"** (seed 003, reading `window_size` in
+#   layer"** (*A Complete Analysis of Sora: from AI Painting and ViT to ViViT, TECO, DiT, VDT and
+#   NaViT*, v_JULY_v's long survey blog post, which also labels the factorised self-attention
+#   section "the second model"). In scenic, model 4 is `EncoderBlock` with
+#   `attention_fn=factorized_dot_product_attention` — model 1's weights exactly; it is model 3
+#   (`EncoderFactorizedSelfAttentionBlock`) that owns a second attention (+28.4M parameters at
+#   ViViT-B size, §4).
+# - **"This is ViViT"** under a PyTorch listing: the code in *the Sora analysis* (per-frame 2D
+#   patches, a spatial transformer, then a temporal one) is model 2 only.
+#   `lucidrains/vit-pytorch`'s `vivit.py` implements models 2 and 3, not 1 or 4.
+# - **"W.A.L.T's local window is essentially a patch"** (*the Sora analysis*). A window is a *group
+#   of tokens* that attend to each other; each token is already a patch (§2).
+# - **"Wan's self-attention is windowed or global"** (*Diffusion Models Code Walkthrough: Getting
+#   Started and in Practice*, a blog post on Wan2.1/2.2's code, reading `window_size` in
 #   `WanModel.__init__`). Every released config sets `window_size = (-1, -1)`
 #   (`wan/configs/wan_t2v_1_3B.py`, `wan_t2v_14B.py`, `wan_i2v_14B.py`): global attention. Even if
 #   set, it is flash-attention's 1-D *sliding* window over the flattened `(t h w)` sequence, not a
 #   spatial window, and the FlashAttention-3 path ignores it (`wan/modules/attention.py`:
 #   "window_size are not supported in FA3 now").
-# - Naming: seed 001 calls attention "between the same position in different frames" spatio-
-#   temporal attention; that is *temporal* attention. Spatio-temporal (full 3D) attention sees
-#   every position in every frame.
+# - Naming: *From T2I to T2V*, a blog post on turning text-to-image models into video models,
+#   calls attention "between the same position in different frames" spatio-temporal attention;
+#   that is *temporal* attention. Spatio-temporal (full 3D) attention sees every position in every
+#   frame.
 #
 # ## Summary
 #

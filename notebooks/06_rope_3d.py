@@ -190,8 +190,8 @@ fig
 
 # %%
 heads, width = 2, 2 * HEAD_DIM
-adjacent = SelfAttention(width, heads, rope_pairing="adjacent").double()
-half = SelfAttention(width, heads, rope_pairing="half").double()
+adjacent = SelfAttention(width, heads=heads, rope_pairing="adjacent").double()
+half = SelfAttention(width, heads=heads, rope_pairing="half").double()
 half.load_state_dict(adjacent.state_dict())  # same weights, other pairing
 tokens = torch.randn(1, 40, width, generator=g, dtype=torch.float64)
 angles = rope_angles(torch.arange(40), HEAD_DIM)
@@ -212,7 +212,7 @@ assert relative(logits(half), logits(adjacent)) > 0.3
 
 perm = rearrange(torch.arange(HEAD_DIM), "(d r) -> (r d)", r=2)  # half-layout channel j ← adjacent channel perm[j]
 rows = torch.cat([h * HEAD_DIM + perm for h in range(heads)])
-converted = SelfAttention(width, heads, rope_pairing="half").double()
+converted = SelfAttention(width, heads=heads, rope_pairing="half").double()
 converted.load_state_dict(adjacent.state_dict())
 with torch.no_grad():
     for proj in (converted.to_q, converted.to_k):
@@ -499,10 +499,11 @@ fig
 #   "Position Encoding" row; issues #64 and #153), and 5B-I2V adds a learned absolute embedding.
 #   Text tokens are never rotated (`attention_fn` rotates `[text_length:]` only). The 3D-RoPE
 #   design itself is discussed in `zai-org/CogVideo` #252.
-# - **HunyuanVideo's base.** Accounts of its 3D RoPE, including seed 000's, describe the three-way
-#   split but not the base: `--rope-theta` defaults to **256** (`hyvideo/config.py`), not the 10000
-#   that generic RoPE code assumes. With θ = 10000 the same split gives other angles for every pair
-#   but the first of each axis (table in §5; exercise 3).
+# - **HunyuanVideo's base.** Accounts of its 3D RoPE, including the one in *Controllable Video
+#   Generation* (a survey blog post by Lu Yuxin), describe the three-way split but not the base:
+#   `--rope-theta` defaults to **256** (`hyvideo/config.py`), not the 10000 that generic RoPE code
+#   assumes. With θ = 10000 the same split gives other angles for every pair but the first of each
+#   axis (table in §5; exercise 3).
 # - **"The head is split in three equal parts."** No released model does: 44/42/42 (Wan), 16/24/24
 #   (CogVideoX), 16/56/56 (HunyuanVideo).
 #

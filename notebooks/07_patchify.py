@@ -440,11 +440,13 @@ except ValueError as error:
 # %% [markdown]
 # ## 8. Where the popular accounts get it wrong
 #
-# - **"CogVideoX does not patchify along time, so that images and videos train together"** (seed
-#   000). True of CogVideoX 1.0 only. CogVideoX 1.5 uses `patch_size: [2, 2, 2]`
-#   (`sat/configs/cogvideox1.5_5b.yaml`; diffusers `CogVideoXPatchEmbed(patch_size_t=2)`, a
-#   `Linear(16 · 8, D)`), and its pipeline pads the latent frames to an even count (§4).
-# - **"Wan's patch embedding gives `[1, 2048, F, H/2, W/2]`", "32 layers"** (seed 003). 2048 and 32
+# - **"CogVideoX does not patchify along time, so that images and videos train together"**
+#   (*Controllable Video Generation*, a survey blog post by Lu Yuxin). True of CogVideoX 1.0 only.
+#   CogVideoX 1.5 uses `patch_size: [2, 2, 2]` (`sat/configs/cogvideox1.5_5b.yaml`; diffusers
+#   `CogVideoXPatchEmbed(patch_size_t=2)`, a `Linear(16 · 8, D)`), and its pipeline pads the latent
+#   frames to an even count (§4).
+# - **"Wan's patch embedding gives `[1, 2048, F, H/2, W/2]`", "32 layers"** (*Diffusion Models Code
+#   Walkthrough: Getting Started and in Practice*, a blog post on Wan2.1/2.2's code). 2048 and 32
 #   are the *defaults* of `WanModel.__init__` (`dim=2048`, `num_layers=32`); no released model uses
 #   them. `wan/configs/wan_t2v_1_3B.py`: `dim = 1536`, `num_layers = 30`; `wan_t2v_14B.py`:
 #   `dim = 5120`, `num_layers = 40`. The embedding is `(B, dim, F_lat, H_lat/2, W_lat/2)` with those

@@ -520,7 +520,8 @@ assert moved.norm() / tokens_w.norm() > 0.05 and (out == 0).all()
 # %% [markdown]
 # What sharing saves. A DiT-style design would give each block its own `SiLU → Linear(D, 6D)`;
 # Wan has one, plus 6·D numbers per block. The Wan report credits the design with cutting the
-# parameter count by about 25% (seed 000 repeats the figure); at the released sizes:
+# parameter count by about 25% (*Controllable Video Generation*, a survey blog post by Lu Yuxin,
+# repeats the figure); at the released sizes:
 
 # %%
 print(f"{'model':18}{'Wan (shared)':>16}{'per-block adaLN':>17}{'saving':>8}")
@@ -753,27 +754,31 @@ fig
 # %% [markdown]
 # ## 9. Where the popular accounts get it wrong
 #
-# - **"DiT's 3 conditioning strategies"** (seed 004's heading) — then lists four: adaLN, adaLN-Zero,
-#   cross-attention, in-context. The figures it repeats are right: cross-attention costs "roughly
-#   15%" more FLOPs (16% by our count, §4) and in-context tokens almost nothing (+0.6%). What such
-#   accounts leave out is the other side of the bill: adaLN-Zero is the *parameter-heaviest* design,
-#   with a third of DiT-XL/2 in its modulation Linears.
-# - **"adaLN-Zero additionally regresses a scale α"** (seed 004) is the gate, but the *Zero* is not
-#   α alone: the whole `Linear(D, 6D)` starts at zero, so shift, scale and gate are all 0, and the
-#   official code zeroes the head's modulation and its output Linear too (`initialize_weights`).
-#   Zero shift and scale are harmless only because the code writes `LN(x)·(1 + scale) + shift`; in
-#   the form `scale · LN(x) + shift` that seed 004 writes for VDT, a zero scale would feed zeros to
-#   the attention. A zero gate alone already makes the block the identity (exercise 2).
-# - **"Wan's MLP processes the *text* embedding and predicts six modulation parameters"** (seed 000,
-#   summarising the Wan report). It is the *time* embedding: `e = self.time_embedding(
-#   sinusoidal_embedding_1d(self.freq_dim, t))`, `e0 = self.time_projection(e)`; the text reaches
-#   the blocks only through cross-attention. The "shared MLP + per-block biases" and "≈25% fewer
-#   parameters" in the same paragraph are right (§5: 22% / 30%).
+# - **"DiT's 3 conditioning strategies"** (a heading in *A Complete Analysis of Sora: from AI
+#   Painting and ViT to ViViT, TECO, DiT, VDT and NaViT*, v_JULY_v's long survey blog post) — then
+#   lists four: adaLN, adaLN-Zero, cross-attention, in-context. The figures it repeats are right:
+#   cross-attention costs "roughly 15%" more FLOPs (16% by our count, §4) and in-context tokens
+#   almost nothing (+0.6%). What such accounts leave out is the other side of the bill: adaLN-Zero
+#   is the *parameter-heaviest* design, with a third of DiT-XL/2 in its modulation Linears.
+# - **"adaLN-Zero additionally regresses a scale α"** (*the Sora analysis*) is the gate, but the
+#   *Zero* is not α alone: the whole `Linear(D, 6D)` starts at zero, so shift, scale and gate are
+#   all 0, and the official code zeroes the head's modulation and its output Linear too
+#   (`initialize_weights`). Zero shift and scale are harmless only because the code writes
+#   `LN(x)·(1 + scale) + shift`; in the form `scale · LN(x) + shift` that *the Sora analysis* writes
+#   for VDT, a zero scale would feed zeros to the attention. A zero gate alone already makes the
+#   block the identity (exercise 2).
+# - **"Wan's MLP processes the *text* embedding and predicts six modulation parameters"**
+#   (*the controllable-generation survey*, summarising the Wan report). It is the *time* embedding:
+#   `e = self.time_embedding(sinusoidal_embedding_1d(self.freq_dim, t))`,
+#   `e0 = self.time_projection(e)`; the text reaches the blocks only through cross-attention. The
+#   "shared MLP + per-block biases" and "≈25% fewer parameters" in the same paragraph are right
+#   (§5: 22% / 30%).
 # - **"Wan uses adaLN-Zero, like DiT."** It does not: random `modulation` tables, a Xavier
 #   `time_projection`, only the head zeroed (§5, asserted). Its blocks are active from step 0.
-# - **"CogVideoX's two modalities each get their own projection and adaLN"** (seed 000). Only the
-#   modulation is per modality; `layer.attention` and `layer.mlp` are one module each, applied to
-#   the concatenated `[text ; video]` (`AdaLNMixin.layer_forward`). Separate Q/K/V and MLP weights
+# - **"CogVideoX's two modalities each get their own projection and adaLN"** (*the
+#   controllable-generation survey*). Only the modulation is per modality; `layer.attention` and
+#   `layer.mlp` are one module each, applied to the concatenated `[text ; video]`
+#   (`AdaLNMixin.layer_forward`). Separate Q/K/V and MLP weights
 #   per modality is HunyuanVideo's double-stream design, a different (and much larger) idea.
 # - **diffusers' DiT has 750M parameters.** 749,826,464 — 27 duplicated embedders (§4); and the
 #   model it builds is not zero-initialised.

@@ -286,7 +286,7 @@ class Block(nn.Module):
     def __init__(self):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
-        self.attn = SelfAttention(DIM, HEADS, qk_norm="rms_across_heads")
+        self.attn = SelfAttention(DIM, heads=HEADS, qk_norm="rms_across_heads")
         self.mlp = nn.Sequential(nn.Linear(DIM, 4 * DIM), nn.GELU(approximate="tanh"), nn.Linear(4 * DIM, DIM))
 
     def forward(self, x, positions, mask=None):
@@ -599,33 +599,34 @@ for description, call in [
 # %% [markdown]
 # ## 10. Where the popular accounts get it wrong
 #
-# - **"NaViT adds each example to the first sequence with enough remaining space"** (seed 004,
-#   following the paper's description; the paper PDF was not checked here). That is *first-fit*,
-#   and it is not what the implementation everyone copies does:
+# - **"NaViT adds each example to the first sequence with enough remaining space"** (*A Complete
+#   Analysis of Sora: from AI Painting and ViT to ViViT, TECO, DiT, VDT and NaViT*, v_JULY_v's long
+#   survey blog post, following the paper's description; the paper PDF was not checked here). That
+#   is *first-fit*, and it is not what the implementation everyone copies does:
 #   `lucidrains/vit-pytorch : group_images_by_max_seq_len` is *next-fit*, which only ever looks at
 #   the open row. The difference is not a detail. On the realistic mixes, plain first-fit wastes
 #   about as little as first-fit decreasing, and next-fit about three times as much (exercise 1).
-# - **"NaViT needs no padding per image, at most a little at the end of the batch"** (seed 004).
-#   How little depends on how long the clips are relative to the row. With video-sized clips
-#   (up to 3,600 tokens in rows of 4,096), next-fit leaves a quarter of the slots empty (§7). The
-#   block-diagonal mask also does not remove the need to handle the padding queries (§5).
-# - **"An 8×8 0/1 block-diagonal mask is all it takes"** (seed 004, after the "Efficient Sequence
-#   Packing without Cross-contamination" paper). For the clips it is. For the padding it depends on
-#   what the padding rows hold. Empty rows give NaN, a uniform mixture or zeros depending on the
-#   softmax, and a NaN in padding poisons every real token one layer later. Give the padding its
-#   own block (HunyuanVideo's `[text padding]` segment, minivid's id `-1`).
-# - **"Absolute positions fail; use relative 3D coordinates with a learned embedding"** (seed 004).
-#   Half right. What must hold is that each token's position is its `(t, h, w)` *inside its clip*,
-#   never its index in the row (§4: the 1D index breaks the output). NaViT itself uses learned
+# - **"NaViT needs no padding per image, at most a little at the end of the batch"** (*the Sora
+#   analysis*). How little depends on how long the clips are relative to the row. With video-sized
+#   clips (up to 3,600 tokens in rows of 4,096), next-fit leaves a quarter of the slots empty (§7).
+#   The block-diagonal mask also does not remove the need to handle the padding queries (§5).
+# - **"An 8×8 0/1 block-diagonal mask is all it takes"** (*the Sora analysis*, after the
+#   "Efficient Sequence Packing without Cross-contamination" paper). For the clips it is. For the
+#   padding it depends on what the padding rows hold. Empty rows give NaN, a uniform mixture or
+#   zeros depending on the softmax, and a NaN in padding poisons every real token one layer later.
+#   Give the padding its own block (HunyuanVideo's `[text padding]` segment, minivid's id `-1`).
+# - **"Absolute positions fail; use relative 3D coordinates with a learned embedding"** (*the Sora
+#   analysis*). Half right. What must hold is that each token's position is its `(t, h, w)` *inside
+#   its clip*, never its index in the row (§4: the 1D index breaks the output). NaViT itself uses learned
 #   **absolute** factorised embeddings indexed by those per-image coordinates
 #   (`pos_embed_height[h] + pos_embed_width[w]`). With RoPE, only offsets inside a clip matter:
 #   shifted coordinates give the same output.
 # - **The lucidrains key-padding mask (≤ 1.6.6)** was `True` on padding and `&`-ed as if `True`
 #   meant "attend". No real query was right (§8). Fixed in 1.6.7 (`96f66d2`). Copies made before
 #   April 2024 may still carry it.
-# - **"Packing greatly improves training efficiency"** (seed 004). For the token-wise layers, yes,
-#   in proportion to the padding saved. For attention only with a varlen kernel: a dense masked row
-#   computes every cross-clip pair and throws most of them away (§7).
+# - **"Packing greatly improves training efficiency"** (*the Sora analysis*). For the token-wise
+#   layers, yes, in proportion to the padding saved. For attention only with a varlen kernel: a
+#   dense masked row computes every cross-clip pair and throws most of them away (§7).
 #
 # ## Summary
 #

@@ -28,7 +28,8 @@
 # exact image branch and its 36-channel input, with the mask built the way the official code
 # builds it. It shows that diffusers silently mis-splits image and text when the text is not 512
 # tokens long, and what Wan2.2 changed. Along the way it checks a popular account of Wan2.1 I2V
-# (seed 002) against the official code.
+# (flyfish's blog post *How the Models inside Wan2.1 Image-to-Video Work Together*) against the
+# official code.
 #
 # **Prerequisites:** notebook 05 (attention), notebook 07 (patchify); notebook 04 for the VAE.
 # **Run time:** CI mode ≈ 15 s, learner mode ≈ 15 s on a laptop CPU (importing diffusers is a few
@@ -142,7 +143,7 @@ x = torch.randn(2, VIDEO_TOKENS, DIM, generator=g)  # B L DIM
 text = torch.randn(2, TEXT_TOKENS, TEXT_DIM, generator=g)
 image = torch.randn(2, IMAGE_TOKENS, IMAGE_DIM, generator=g)
 
-layer = DecoupledCrossAttention(DIM, TEXT_DIM, IMAGE_DIM, HEADS, bias=False, image_scale=0.6)  # minivid
+layer = DecoupledCrossAttention(DIM, context_dim=TEXT_DIM, image_dim=IMAGE_DIM, heads=HEADS, bias=False, image_scale=0.6)  # minivid
 with torch.no_grad():
     for ours, name in ((layer.to_q, "q"), (layer.to_k, "k"), (layer.to_v, "v"), (layer.to_k_img, "k_img"),
                        (layer.to_v_img, "v_img"), (layer.to_out, "out")):
@@ -150,7 +151,7 @@ with torch.no_grad():
     layer.to_out.bias.copy_(w["out_bias"])
 assert_close(layer(x, text, image), decoupled_cross_attention(x, text, image, w, 0.6))
 
-text_only = CrossAttention(DIM, TEXT_DIM, HEADS, bias=False)
+text_only = CrossAttention(DIM, context_dim=TEXT_DIM, heads=HEADS, bias=False)
 text_only.load_state_dict({k: v for k, v in layer.state_dict().items() if "img" not in k})
 layer.image_scale = 0.0
 assert_close(layer(x, text, image), text_only(x, text))
@@ -545,10 +546,10 @@ fig
 # %% [markdown]
 # ## 7. Where the popular accounts get it wrong
 #
-# Seed 002 ("Wan2.1 image-to-video internals") describes a pipeline that the official code
+# *The Wan2.1 I2V post* describes a pipeline that the official code
 # (`Wan-Video/Wan2.1`, commit `9737cba`) does not contain. Claim by claim:
 #
-# | seed 002 says | the official code | where |
+# | *the Wan2.1 I2V post* says | the official code | where |
 # | --- | --- | --- |
 # | text encoder: T5 with `max_length=77`, 77 × 768 embeddings, "a CLIP text-encoder variant" | umT5-XXL (`t5_model = 'umt5_xxl'`, width 4096, 24 layers), `text_len = 512` | `wan/configs/shared_config.py`, `wan/modules/t5.py : umt5_xxl` |
 # | image encoder "based on DiT (DiT-XL/2)", spatially pooled to a global feature | CLIP ViT-H/14 (`clip_xlm_roberta_vit_h_14`), penultimate block (`use_31_block=True`), **257 tokens kept**, no pooling | `wan/configs/wan_i2v_14B.py : clip_model`, `wan/modules/clip.py` |
@@ -558,7 +559,7 @@ fig
 # | DDPM-style `p_sample` on pixel-sized noise `(B, C, frames, H, W)` | flow matching solved with UniPC or DPM++ (`FlowUniPCMultistepScheduler`), on a 16-channel latent of `(F−1)/4 + 1` frames at 1/8 resolution | `wan/image2video.py : generate` |
 # | a cascaded super-resolution stage (64 → 1024, residual + GAN) | none: 480P and 720P are separate checkpoints that generate at that size; the VAE decoder turns latents into pixels | `generate.py`, `wan/image2video.py` |
 #
-# The seed never mentions the two things that make Wan2.1 I2V work: the 257 CLIP tokens in a
+# The post never mentions the two things that make Wan2.1 I2V work: the 257 CLIP tokens in a
 # decoupled branch of every cross-attention, and the 20 extra input channels (mask + first-frame
 # latent). diffusers' pipeline lists the same components as the official code, read here from the
 # installed source:

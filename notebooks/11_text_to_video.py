@@ -46,8 +46,10 @@ from tempfile import mkdtemp
 import torch
 from torch.testing import assert_close
 
-from minivid import data, viz
+from minivid import data, evaluation, viz
 from minivid.diffusion import flow_sigmas, shift_sigmas
+from minivid.models import tiny_t2v
+from minivid.sampling import generate
 from minivid.train import TrainConfig, Trainer, read_log
 from minivid.training import t2v_task
 from minivid.training.vae_task import load_vae
@@ -92,7 +94,7 @@ print(model.tokenizer(["red circle moving left", "blue square bouncing", ""]))
 clip = data.make_clip("triangle", "cyan", "up", frames=17, size=32, seed=5)
 latent = vae.encode(clip.video[None])  # B 16 T' H' W'
 print(f"pixels {tuple(clip.video[None].shape)} -> latent {tuple(latent.shape)} -> "
-      f"{latent.shape[2] * latent.shape[3] // 2 * latent.shape[4] // 2} tokens of width {t2v_task.WAN_CONFIG.dim}")
+      f"{latent.shape[2] * latent.shape[3] // 2 * latent.shape[4] // 2} tokens of width {tiny_t2v.TINY_WAN.dim}")
 assert latent.shape == (1, 16, 5, 8, 8)
 
 # %% [markdown]
@@ -172,7 +174,7 @@ viz.plot_curve(losses, title="flow-matching loss (log scale)", log_y=True, steps
 # %%
 prompts = ["red circle moving left", "yellow triangle bouncing", "green circle moving right",
            "blue triangle bouncing"]
-num_steps, shift, w = t2v_task.NUM_STEPS, t2v_task.SHIFT, t2v_task.GUIDANCE
+num_steps, shift, w = tiny_t2v.NUM_STEPS, tiny_t2v.SHIFT, tiny_t2v.GUIDANCE
 
 with torch.no_grad():
     cond = model.encode_text(prompts)  # B 6 64
@@ -185,10 +187,10 @@ with torch.no_grad():
         x = x + (sigma_next - sigma_now) * (v_null + w * (v_cond - v_null))
     videos_from_scratch = vae.decode(x)  # B 3 17 32 32
 
-videos = t2v_task.generate(model, vae, prompts, seed=0)
+videos = generate(model, vae, prompts, seed=0)
 assert_close(videos_from_scratch, videos, atol=1e-4, rtol=1e-4)
 assert_close(sigmas, flow_sigmas(num_steps, shift))
-print(f"{num_steps} Euler steps, shift {shift}, guidance {w}: the same clips as t2v_task.generate")
+print(f"{num_steps} Euler steps, shift {shift}, guidance {w}: the same clips as generate")
 
 # %% [markdown]
 # ## 4. Watching the prompts
@@ -229,8 +231,8 @@ for prompt, video in zip(prompts, videos):
 # corners and are read as circles.
 
 # %%
-accuracies = t2v_task.measure(model, vae, seeds=MEASURE_SEEDS, combinations=MEASURE_COMBOS)
-print(t2v_task.accuracy_table(accuracies))
+accuracies = evaluation.measure(model, vae, seeds=MEASURE_SEEDS, combinations=MEASURE_COMBOS)
+print(evaluation.accuracy_table(accuracies))
 assert accuracies["seen"]["all"] >= 0.6 and accuracies["held-out"]["all"] >= 0.5
 
 # %% [markdown]
@@ -241,7 +243,7 @@ assert accuracies["seen"]["all"] >= 0.6 and accuracies["held-out"]["all"] >= 0.5
 
 # %%
 prompt, scales = "magenta square moving up", (0.0, 1.0, 2.0, 4.0, 8.0)
-by_scale = [t2v_task.generate(model, vae, [prompt], seed=3, guidance_scale=g)[0] for g in scales]
+by_scale = [generate(model, vae, [prompt], seed=3, guidance_scale=g)[0] for g in scales]
 viz.frame_grid(*by_scale, titles=[f"w = {g:g}" for g in scales], every=2)
 
 # %% [markdown]
@@ -249,7 +251,7 @@ viz.frame_grid(*by_scale, titles=[f"w = {g:g}" for g in scales], every=2)
 
 # %%
 step_counts = (1, 2, 5, 10, 20)
-by_steps = [t2v_task.generate(model, vae, [prompt], seed=3, num_steps=n)[0] for n in step_counts]
+by_steps = [generate(model, vae, [prompt], seed=3, num_steps=n)[0] for n in step_counts]
 viz.frame_grid(*by_steps, titles=[f"{n} step{'s' * (n > 1)}" for n in step_counts], every=2)
 
 # %% [markdown]
@@ -263,7 +265,7 @@ viz.frame_grid(*by_steps, titles=[f"{n} step{'s' * (n > 1)}" for n in step_count
 # %%
 four = t2v_task.LatentClips(4, seed=123)
 torch.manual_seed(0)
-overfit = Trainer(t2v_task.TinyT2V(), four, t2v_task.t2v_loss,
+overfit = Trainer(t2v_task.build_model(), four, t2v_task.t2v_loss,
                   TrainConfig(steps=OVERFIT_STEPS, batch_size=4, lr=3e-3, warmup=10, log_every=10,
                               progress=False, device="cpu"))
 history = overfit.train()
@@ -302,7 +304,7 @@ if RETRAIN_STEPS:
     fig.axes[0].legend(["shipped run", f"your {RETRAIN_STEPS} steps"])
     display(fig)  # noqa: F821 (IPython)
     retrained = t2v_task.load_t2v(out)
-    display(viz.frame_grid(*t2v_task.generate(retrained, vae, prompts, seed=0), titles=prompts, every=2))  # noqa: F821
+    display(viz.frame_grid(*generate(retrained, vae, prompts, seed=0), titles=prompts, every=2))  # noqa: F821
 else:
     print("CI mode: not retraining (set MINIVID_FAST=0, or RETRAIN_STEPS in the first cell)")
 
@@ -310,18 +312,21 @@ else:
 # ## 8. Where the popular accounts get it wrong
 #
 # The model above *is* Wan2.1's transformer, so it can settle claims about Wan's architecture
-# that circulate in blog posts (including the course's seeds):
+# that circulate in blog posts (including two of the write-ups this course checks):
 #
 # - **"Wan2.1 generates with a spatio-temporal U-Net, a T5 encoder giving 77×768 embeddings and a
-#   super-resolution module"** (seed 002: 时空UNet, `t5_model.encode(prompt, max_length=77)`, 超分辨率模块).
+#   super-resolution module"** (flyfish's blog post *How the Models inside Wan2.1 Image-to-Video
+#   Work Together*: "spatio-temporal UNet", `t5_model.encode(prompt, max_length=77)`,
+#   "super-resolution module").
 #   Wan2.1 is a plain stack of identical transformer blocks at one resolution (a DiT: no down- or
 #   up-sampling, no super-resolution stage); its text encoder is umT5-XXL with 4096-wide states,
 #   padded to 512 tokens.
 # - **"Each block is Pre-RMSNorm with a SwiGLU FFN, and the six modulation vectors gate self- and
-#   cross-attention"** (seed 003). The norms are LayerNorms (RMSNorm appears only as qk-norm), the FFN
-#   is Linear → GELU(tanh) → Linear, and the six vectors are (shift, scale, gate) for self-attention
-#   and (shift, scale, gate) for the FFN: **cross-attention is neither modulated nor gated**. Close
-#   both gates and a block is exactly `x + cross_attn(norm(x), text)`:
+#   cross-attention"** (*Diffusion Models Code Walkthrough: Getting Started and in Practice*, a
+#   blog post on Wan2.1/2.2's code). The norms are LayerNorms (RMSNorm appears only as qk-norm), the
+#   FFN is Linear → GELU(tanh) → Linear, and the six vectors are (shift, scale, gate) for
+#   self-attention and (shift, scale, gate) for the FFN: **cross-attention is neither modulated nor
+#   gated**. Close both gates and a block is exactly `x + cross_attn(norm(x), text)`:
 
 # %%
 from torch import nn  # noqa: E402
@@ -341,12 +346,12 @@ for name in ("wan2.1-t2v-1.3b", "wan2.1-t2v-14b"):
 
 block = model.transformer.blocks[0]
 with torch.no_grad():
-    tokens = torch.randn(1, 80, t2v_task.WAN_CONFIG.dim)
+    tokens = torch.randn(1, 80, tiny_t2v.TINY_WAN.dim)
     text = model.transformer.text_embedding(model.encode_text(["cyan square moving up"]))  # 1 6 D
     _, e0 = model.transformer.embed_time(torch.tensor([500.0]))  # 1 1 6 D: the shared time MLP
     e0 = e0.clone()
     e0[:, :, [2, 5]] = -block.modulation[:, [2, 5]]  # chunks 2 and 5 (the two gates) now sum to zero
-    rope = torch.zeros(80, t2v_task.WAN_CONFIG.head_dim // 2)
+    rope = torch.zeros(80, tiny_t2v.TINY_WAN.head_dim // 2)
     out = block(tokens, e0, text, None, rope)
     assert_close(out, tokens + block.cross_attn(block.cross_attn_norm(tokens), text))
 print("gates closed: the block is x + cross_attn(LayerNorm(x), text) — the cross-attention has no gate")
@@ -359,7 +364,7 @@ print("gates closed: the block is x + cross_attn(LayerNorm(x), text) — the cro
 #   latents, 80 tokens after 1×2×2 patchify), and the text encoder a 2-block transformer trained with it.
 # - Training is flow matching on normalised latents with ~10% empty captions; sampling is Euler over
 #   shifted sigmas with classifier-free guidance. Both were rebuilt in plain torch and proven equal to
-#   `t2v_task.t2v_loss` and `t2v_task.generate`.
+#   `t2v_task.t2v_loss` and `generate`.
 # - Prompt following is *measured*: the analyser reads shape, colour and motion back from the pixels,
 #   for seen combinations and for held-out ones the model must compose from words it saw apart.
 # - Noise levels matter twice: the layout of a clip is decided at high noise, so training draws σ
@@ -397,7 +402,7 @@ v_cond, v_null = torch.randn(2, 3, 16, 5, 8, 8).unbind(0)
 assert_close(v_null + 4.0 * (v_cond - v_null), cfg_combine(v_cond, v_null, 4.0))
 
 # Exercise 2
-pair = [t2v_task.generate(model, vae, [p], seed=5, guidance_scale=0.0) for p in ("red circle moving left",
+pair = [generate(model, vae, [p], seed=5, guidance_scale=0.0) for p in ("red circle moving left",
                                                                                   "blue square bouncing")]
 assert_close(pair[0], pair[1])
 

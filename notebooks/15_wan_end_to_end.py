@@ -565,18 +565,19 @@ print(f"data_samples/{checkpoint.name} {where}")
 # %% [markdown]
 # ## 8. Where the popular accounts get it wrong
 #
-# Seed 002 ("Wan2.1 image-to-video: how the models cooperate") and seed 003 ("Diffusion models code
-# reading: Wan2.1") describe Wan2.1; checked against `Wan-Video/Wan2.1` (commit `9737cba`).
-# Notebook 10 has the full table for seed 002; the points that matter here, with evidence:
+# *How the Models inside Wan2.1 Image-to-Video Work Together* (flyfish's blog post) and *Diffusion
+# Models Code Walkthrough: Getting Started and in Practice* (a blog post on Wan2.1/2.2's code)
+# describe Wan2.1; checked against `Wan-Video/Wan2.1` (commit `9737cba`). Notebook 10 has the full
+# table for *the Wan2.1 I2V post*; the points that matter here, with evidence:
 #
 # | claim (translated) | the official code |
 # | --- | --- |
-# | seed 002: "image encoder: a DiT-based image model … uses a pretrained DiT-XL/2", then spatial pooling to a global feature | CLIP ViT-H/14 from open-clip XLM-RoBERTa (`wan_i2v_14B.py : clip_model = 'clip_xlm_roberta_vit_h_14'`), penultimate block (`use_31_block=True` → `self.transformer[:-1]`), all 257 tokens of width 1280 kept |
-# | seed 002: "spatio-temporal UNet: the core generator", with a "frame alignment module" | a DiT: `WanModel`, a patch `Conv3d` and 30/40 identical `WanAttentionBlock`s at one resolution; no down/up-sampling, no alignment module |
-# | seed 002: "super-resolution module: cascaded upsampling 64 → 1024, residual connections, adversarial training" | none: `text2video.py` / `image2video.py` end with `videos = self.vae.decode(x0)`; T2V-14B samples 480p or 720p directly, I2V has separate 480P and 720P checkpoints |
-# | seed 002: `t5_model.encode(prompt, max_length=77)`, "77×768", "a CLIP text-encoder variant" | umT5-XXL (`shared_config.py : t5_model = 'umt5_xxl'`, `text_len = 512`), width 4096 |
-# | seed 003: "SwiGLU FFN", "Pre-RMSNorm" | `nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate='tanh'), nn.Linear(ffn_dim, dim))`; the block norms are `WanLayerNorm` (a LayerNorm, no affine); RMSNorm appears only on q and k |
-# | seed 003: the six vectors of `e0` feed "the self-attn gate and the cross-attn gate … and the head's scale-shift" | cross-attention has no gate (`x = x + self.cross_attn(self.norm3(x), …)`); the six are shift/scale/gate for self-attention and for the FFN; the head uses `e` (before `time_projection`) plus its own `(1, 2, dim)` table |
+# | *the Wan2.1 I2V post*: "image encoder: a DiT-based image model … uses a pretrained DiT-XL/2", then spatial pooling to a global feature | CLIP ViT-H/14 from open-clip XLM-RoBERTa (`wan_i2v_14B.py : clip_model = 'clip_xlm_roberta_vit_h_14'`), penultimate block (`use_31_block=True` → `self.transformer[:-1]`), all 257 tokens of width 1280 kept |
+# | *the Wan2.1 I2V post*: "spatio-temporal UNet: the core generator", with a "frame alignment module" | a DiT: `WanModel`, a patch `Conv3d` and 30/40 identical `WanAttentionBlock`s at one resolution; no down/up-sampling, no alignment module |
+# | *the Wan2.1 I2V post*: "super-resolution module: cascaded upsampling 64 → 1024, residual connections, adversarial training" | none: `text2video.py` / `image2video.py` end with `videos = self.vae.decode(x0)`; T2V-14B samples 480p or 720p directly, I2V has separate 480P and 720P checkpoints |
+# | *the Wan2.1 I2V post*: `t5_model.encode(prompt, max_length=77)`, "77×768", "a CLIP text-encoder variant" | umT5-XXL (`shared_config.py : t5_model = 'umt5_xxl'`, `text_len = 512`), width 4096 |
+# | *the Wan code walkthrough*: "SwiGLU FFN", "Pre-RMSNorm" | `nn.Sequential(nn.Linear(dim, ffn_dim), nn.GELU(approximate='tanh'), nn.Linear(ffn_dim, dim))`; the block norms are `WanLayerNorm` (a LayerNorm, no affine); RMSNorm appears only on q and k |
+# | *the Wan code walkthrough*: the six vectors of `e0` feed "the self-attn gate and the cross-attn gate … and the head's scale-shift" | cross-attention has no gate (`x = x + self.cross_attn(self.norm3(x), …)`); the six are shift/scale/gate for self-attention and for the FFN; the head uses `e` (before `time_projection`) plus its own `(1, 2, dim)` table |
 # | "Wan uses adaLN-Zero, like DiT" | `modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)`, Xavier `time_projection`; `init_weights` zeroes only `head.head.weight` (notebook 08, asserted) |
 #
 # Evidence that runs, on minivid's full-size 1.3B (built on the meta device) — every module type in

@@ -67,8 +67,8 @@ def tasks(theirs, ours, video, latent) -> dict:
     return {
         ("diffusers", "encode+decode"): lambda: theirs.decode(theirs.encode(video).latent_dist.mean).sample,
         ("minivid", "encode+decode"): lambda: ours.decode(ours.encode(video)),  # tiny configs: mean 0, std 1
-        ("minivid", "decode-streaming"): lambda: ours.decode(latent, streaming=True),
-        ("minivid", "decode-whole"): lambda: ours.decode(latent, streaming=False),
+        ("minivid", "decode-streaming"): lambda: ours.decode(latent, chunked=True),
+        ("minivid", "decode-whole"): lambda: ours.decode(latent, chunked=False),
     }
 
 

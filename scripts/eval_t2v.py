@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from minivid import evaluation
+from minivid.models import tiny_t2v
 from minivid.training import t2v_task
 from minivid.training.vae_task import load_vae
 
@@ -22,20 +24,20 @@ def main(argv: list[str] | None = None) -> dict:
                         help="shipped weights file, a training checkpoint, or a run directory (its latest "
                              "checkpoint's EMA weights)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="noise seeds per combination")
-    parser.add_argument("--steps", type=int, default=t2v_task.NUM_STEPS, help="Euler sampling steps")
-    parser.add_argument("--shift", type=float, default=t2v_task.SHIFT, help="timestep shift at sampling")
-    parser.add_argument("--guidance", type=float, default=t2v_task.GUIDANCE, help="CFG scale (1: none)")
+    parser.add_argument("--steps", type=int, default=tiny_t2v.NUM_STEPS, help="Euler sampling steps")
+    parser.add_argument("--shift", type=float, default=tiny_t2v.SHIFT, help="timestep shift at sampling")
+    parser.add_argument("--guidance", type=float, default=tiny_t2v.GUIDANCE, help="CFG scale (1: none)")
     parser.add_argument("--export", action="store_true",
                         help=f"then write the run's EMA weights and loss log to {t2v_task.SHIPPED}")
     args = parser.parse_args(argv)
 
     start = time.time()
     model, vae = t2v_task.load_t2v(args.weights), load_vae()
-    results = t2v_task.measure(model, vae, seeds=args.seeds, num_steps=args.steps, shift=args.shift,
+    results = evaluation.measure(model, vae, seeds=args.seeds, num_steps=args.steps, shift=args.shift,
                                guidance_scale=args.guidance)
     print(f"{args.weights}: {args.steps} Euler steps, shift {args.shift}, CFG {args.guidance}, "
           f"seeds {args.seeds} ({time.time() - start:.0f} s)")
-    print(t2v_task.accuracy_table(results))
+    print(evaluation.accuracy_table(results))
     if args.export:
         print("wrote", t2v_task.export(args.weights))
     return results

@@ -124,7 +124,7 @@ def test_attention_rejects_bad_shapes_and_masks():
 @pytest.mark.parametrize("kind", QK_VARIANTS)
 def test_self_attention_matches_qk_norm_formulas(kind):
     heads, dim = 2, 16
-    layer = jitter(SelfAttention(dim, heads, qk_norm=kind))
+    layer = jitter(SelfAttention(dim, heads=heads, qk_norm=kind))
     x = torch.randn(2, 6, dim, generator=torch.Generator().manual_seed(4))
     q = normed_heads(x, layer.to_q, layer.norm_q, kind, heads)
     k = normed_heads(x, layer.to_k, layer.norm_k, kind, heads)
@@ -133,7 +133,7 @@ def test_self_attention_matches_qk_norm_formulas(kind):
 
 
 def test_qk_norm_eps_and_affine_follow_the_official_code():
-    wan, hunyuan, cog = (SelfAttention(32, 4, qk_norm=k) for k in QK_VARIANTS[:3])
+    wan, hunyuan, cog = (SelfAttention(32, heads=4, qk_norm=k) for k in QK_VARIANTS[:3])
     assert wan.norm_q.normalized_shape == (32,) and wan.norm_q.eps == 1e-6  # WanRMSNorm(dim)
     assert hunyuan.norm_q.normalized_shape == (8,) and hunyuan.norm_q.eps == 1e-6
     assert cog.norm_q.normalized_shape == (8,) and cog.norm_q.eps == 1e-6 and cog.norm_q.bias is not None
@@ -141,7 +141,7 @@ def test_qk_norm_eps_and_affine_follow_the_official_code():
 
 def test_rope_is_applied_after_qk_norm():
     heads, dim = 2, 24
-    layer = jitter(SelfAttention(dim, heads, qk_norm="rms_across_heads"))
+    layer = jitter(SelfAttention(dim, heads=heads, qk_norm="rms_across_heads"))
     grid = (2, 3, 2)
     x = torch.randn(1, 12, dim, generator=torch.Generator().manual_seed(5))
     angles = axial_rope_angles(grid_positions(*grid), dims=(4, 4, 4))  # L head_dim/2
@@ -170,7 +170,7 @@ def test_per_head_qk_norm_matches_diffusers(kind, peer_kind):
     from diffusers.models.attention_processor import Attention as PeerAttention
     torch.manual_seed(0)
     peer = jitter(PeerAttention(32, heads=2, dim_head=16, qk_norm=peer_kind, eps=1e-6, bias=True))
-    layer = SelfAttention(32, 2, qk_norm=kind)
+    layer = SelfAttention(32, heads=2, qk_norm=kind)
     load_from_diffusers(layer, peer)
     x = torch.randn(2, 7, 32)
     assert_close(layer(x), peer(x), rtol=1e-5, atol=1e-6)
@@ -186,7 +186,7 @@ def wan_peer(dim, heads, **kwargs):
 def test_wan_self_attention_with_rope_matches_diffusers():
     dim, heads, grid = 32, 2, (2, 2, 3)
     peer = wan_peer(dim, heads)
-    layer = SelfAttention(dim, heads, qk_norm="rms_across_heads")
+    layer = SelfAttention(dim, heads=heads, qk_norm="rms_across_heads")
     load_from_diffusers(layer, peer)
     angles = axial_rope_angles(grid_positions(*grid), dims=(4, 6, 6))
     # diffusers wants cos/sin repeated per pair, laid out as B L heads d
@@ -199,7 +199,7 @@ def test_wan_self_attention_with_rope_matches_diffusers():
 def test_wan_i2v_cross_attention_matches_diffusers():
     dim, heads = 32, 2
     peer = wan_peer(dim, heads, added_kv_proj_dim=dim, cross_attention_dim_head=dim // heads)
-    layer = DecoupledCrossAttention(dim, dim, dim, heads, qk_norm="rms_across_heads")
+    layer = DecoupledCrossAttention(dim, context_dim=dim, image_dim=dim, heads=heads, qk_norm="rms_across_heads")
     load_from_diffusers(layer, peer)
     x, image, text = torch.randn(1, 6, dim), torch.randn(1, 5, dim), torch.randn(1, 512, dim)
     # diffusers (like the official code) receives [image; text] and assumes the text is 512 long
@@ -213,7 +213,7 @@ def test_ip_adapter_matches_diffusers():
     peer = PeerAttention(16, cross_attention_dim=12, heads=2, dim_head=8)  # SD: no q/k/v bias
     peer.set_processor(IPAdapterAttnProcessor2_0(16, cross_attention_dim=20, num_tokens=(4,), scale=0.6))
     jitter(peer)
-    layer = DecoupledCrossAttention(16, 12, 20, 2, bias=False, image_scale=0.6)
+    layer = DecoupledCrossAttention(16, context_dim=12, image_dim=20, heads=2, bias=False, image_scale=0.6)
     names = {"processor.to_k_ip.0.": "to_k_img.", "processor.to_v_ip.0.": "to_v_img."}
     load_from_diffusers(layer, peer, names)
     x, text, image = torch.randn(2, 5, 16), torch.randn(2, 3, 12), torch.randn(2, 4, 20)
@@ -224,8 +224,8 @@ def test_ip_adapter_matches_diffusers():
 
 def test_decoupled_with_zero_image_scale_is_cross_attention_on_text():
     dim, heads = 16, 2
-    decoupled = jitter(DecoupledCrossAttention(dim, 12, 20, heads, image_scale=0.0))
-    cross = CrossAttention(dim, 12, heads)
+    decoupled = jitter(DecoupledCrossAttention(dim, context_dim=12, image_dim=20, heads=heads, image_scale=0.0))
+    cross = CrossAttention(dim, context_dim=12, heads=heads)
     cross.load_state_dict(decoupled.state_dict(), strict=False)
     g = torch.Generator().manual_seed(6)
     x, text, image = (torch.randn(2, n, width, generator=g) for n, width in ((5, dim), (3, 12), (4, 20)))
@@ -235,7 +235,8 @@ def test_decoupled_with_zero_image_scale_is_cross_attention_on_text():
 @pytest.mark.parametrize("image_scale", [1.0, 0.6])
 def test_wan_i2v_form_is_the_sum_of_two_attentions_before_one_projection(image_scale):
     dim, heads, kind = 16, 2, "rms_across_heads"
-    layer = jitter(DecoupledCrossAttention(dim, dim, dim, heads, qk_norm=kind, image_scale=image_scale))
+    layer = jitter(DecoupledCrossAttention(dim, context_dim=dim, image_dim=dim, heads=heads, qk_norm=kind,
+                                         image_scale=image_scale))
     g = torch.Generator().manual_seed(7)
     x, text, image = (torch.randn(2, n, dim, generator=g) for n in (5, 3, 4))
     q = normed_heads(x, layer.to_q, layer.norm_q, kind, heads)
@@ -248,7 +249,7 @@ def test_wan_i2v_form_is_the_sum_of_two_attentions_before_one_projection(image_s
 
 
 def test_cross_attention_context_mask_hides_padded_text():
-    layer = jitter(CrossAttention(16, 8, 2))
+    layer = jitter(CrossAttention(16, context_dim=8, heads=2))
     g = torch.Generator().manual_seed(8)
     x, text = torch.randn(2, 4, 16, generator=g), torch.randn(2, 6, 8, generator=g)
     valid = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])
@@ -259,19 +260,19 @@ def test_cross_attention_context_mask_hides_padded_text():
 
 def test_clear_errors():
     with pytest.raises(ValueError, match=r"\(B, L, 12\).*\(2, 3, 10\)"):
-        CrossAttention(16, 12, 2)(torch.randn(2, 4, 16), torch.randn(2, 3, 10))
+        CrossAttention(16, context_dim=12, heads=2)(torch.randn(2, 4, 16), torch.randn(2, 3, 10))
     with pytest.raises(ValueError, match="image tokens"):
-        DecoupledCrossAttention(16, 12, 20, 2)(torch.randn(1, 4, 16), torch.randn(1, 3, 12),
+        DecoupledCrossAttention(16, context_dim=12, image_dim=20, heads=2)(torch.randn(1, 4, 16), torch.randn(1, 3, 12),
                                                torch.randn(1, 2, 12))
     with pytest.raises(ValueError, match="qk_norm must be one of"):
-        SelfAttention(16, 2, qk_norm="rms")
+        SelfAttention(16, heads=2, qk_norm="rms")
     with pytest.raises(ValueError, match="divisible"):
-        SelfAttention(10, 3)
+        SelfAttention(10, heads=3)
     with pytest.raises(ValueError, match="context_mask"):
-        CrossAttention(16, 8, 2)(torch.randn(1, 4, 16), torch.randn(1, 3, 8),
+        CrossAttention(16, context_dim=8, heads=2)(torch.randn(1, 4, 16), torch.randn(1, 3, 8),
                                  context_mask=torch.ones(1, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="x must be"):
-        SelfAttention(16, 2)(torch.randn(1, 4, 8))
+        SelfAttention(16, heads=2)(torch.randn(1, 4, 8))
 
 
 def test_split_heads_layout():

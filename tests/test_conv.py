@@ -114,8 +114,8 @@ def test_streaming_context_clears_the_cache_on_enter_and_exit():
     whole = conv(video)
     with streaming(conv):
         conv(video)
-        assert conv.cache is not None and conv.streaming
-    assert conv.cache is None and not conv.streaming
+        assert conv.cache is not None and conv.in_stream
+    assert conv.cache is None and not conv.in_stream
     torch.testing.assert_close(conv(video), whole, rtol=0, atol=0)  # stateless outside streaming
     conv.cache = torch.ones(1, 2, 2, 4, 4)  # e.g. left over from a stream that raised
     with streaming(conv):  # a new clip starts from padding, not from an old tail

@@ -1,6 +1,6 @@
 """DiT: minivid vs diffusers `DiTTransformer2DModel` on random weights (fp32), and the converter.
 
-The peer is the tiny config of reference/diffusers_peer.md with a fixed seed; every parameter gets
+The peer is a tiny config (2 heads x 32, 2 layers) with a fixed seed; every parameter gets
 N(0, 0.1) noise on top of its init (diffusers itself zero-inits nothing, minivid's adaLN-Zero would), and
 block 0's timestep+label embedder is copied into every block, as diffusers' conversion script does with
 the official weights (random per-block copies differ, and minivid shares one embedder). The weights
@@ -18,7 +18,7 @@ from minivid.interop.dit import (config_from_diffusers, config_to_diffusers, dif
                                  from_diffusers, minivid_to_diffusers, to_diffusers)
 from minivid.models.dit import DiT  # noqa: E402
 
-DIFFUSERS_TINY = dict(  # reference/diffusers_peer.md, "Exact tiny constructor kwargs", `dit`
+DIFFUSERS_TINY = dict(  # tiny DiTTransformer2DModel, the scale of diffusers' own tests
     num_attention_heads=2, attention_head_dim=32, in_channels=4, out_channels=8, num_layers=2, sample_size=16,
     patch_size=2, attention_bias=True, activation_fn="gelu-approximate", num_embeds_ada_norm=1000,
     norm_type="ada_norm_zero", norm_elementwise_affine=False)

@@ -25,7 +25,7 @@ class Block(nn.Module):
     def __init__(self):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
-        self.attn = SelfAttention(DIM, HEADS, qk_norm="rms_across_heads")
+        self.attn = SelfAttention(DIM, heads=HEADS, qk_norm="rms_across_heads")
         self.mlp = nn.Sequential(nn.Linear(DIM, 4 * DIM), nn.GELU(approximate="tanh"),
                                  nn.Linear(4 * DIM, DIM))
 

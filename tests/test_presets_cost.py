@@ -55,8 +55,9 @@ def test_flop_formula_equals_a_direct_count_on_the_tiny_model(name, height, widt
 
 
 def test_cost_rejects_sizes_the_vae_or_the_patch_cannot_take():
-    for frames, height, width, message in [(80, 480, 832, "1 \\+ 4n"), (81, 484, 832, "divisible by the VAE"),
-                                           (81, 488, 832, "not divisible by the patch")]:
+    for frames, height, width, message in [(80, 480, 832, "1 \\+ 4n frames; use 77 or 81"),
+                                           (81, 484, 832, "multiple of 16; use 480 or 496"),
+                                           (81, 488, 832, "multiple of 16; use 480 or 496")]:
         with pytest.raises(ValueError, match=message):
             presets.cost("wan2.1-t2v-1.3b", frames, height, width)
     with pytest.raises(ValueError, match="no cost model"):

@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from minivid import data
+from minivid import data, evaluation
+from minivid.models import tiny_t2v
 from minivid.models.text import TextEncoder, WordTokenizer
 from minivid.train import TrainConfig, Trainer, main, read_log
 from minivid.training import t2v_task
@@ -17,9 +18,9 @@ ALL_CAPTIONS = [data.caption(*combo) for combo in data.ALL_COMBINATIONS]
 # ---- text encoder ----------------------------------------------------------------------------------
 
 def test_tokenizer_round_trips_every_caption_and_pads_to_a_fixed_length():
-    tokenizer = t2v_task.TinyT2V().tokenizer
+    tokenizer = t2v_task.build_model().tokenizer
     ids = tokenizer(ALL_CAPTIONS)
-    assert ids.shape == (len(ALL_CAPTIONS), t2v_task.TEXT_LENGTH) and ids.dtype == torch.long
+    assert ids.shape == (len(ALL_CAPTIONS), tiny_t2v.TEXT_LENGTH) and ids.dtype == torch.long
     assert tokenizer.decode(ids) == ALL_CAPTIONS
     assert len(set(map(tuple, ids.tolist()))) == len(ALL_CAPTIONS), "two captions share their ids"
     assert set(ids.flatten().tolist()) == set(range(len(tokenizer))), "a vocabulary word is never used"
@@ -44,10 +45,10 @@ def test_unknown_words_and_long_captions_are_clear_value_errors():
 
 def test_text_states_depend_on_every_word_and_their_order():
     torch.manual_seed(0)
-    model = t2v_task.TinyT2V()
+    model = t2v_task.build_model()
     states = model.encode_text(["red circle moving left", "red circle moving right", "blue circle moving left",
                                 "circle red moving left", ""])
-    assert states.shape == (5, t2v_task.TEXT_LENGTH, t2v_task.WAN_CONFIG.text_dim)
+    assert states.shape == (5, tiny_t2v.TEXT_LENGTH, tiny_t2v.TINY_WAN.text_dim)
     for other in states[1:]:
         assert not torch.allclose(states[0], other, atol=1e-4)
 
@@ -59,7 +60,7 @@ def test_training_sets_hold_out_combinations_but_every_word():
     assert len(held) == 18 and not seen & held and seen | held == set(data.ALL_COMBINATIONS)
     for i, vocabulary in enumerate((data.SHAPES, data.COLOURS, data.MOTIONS)):
         assert {combo[i] for combo in seen} == set(vocabulary)
-    assert set(t2v_task.SEEN_SAMPLE) <= seen and len(t2v_task.SEEN_SAMPLE) == len(held)
+    assert set(evaluation.SEEN_SAMPLE) <= seen and len(evaluation.SEEN_SAMPLE) == len(held)
 
 
 def test_cli_trains_a_few_steps_and_the_loss_decreases(tmp_path, monkeypatch):
@@ -88,7 +89,7 @@ def test_overfitting_one_batch_reaches_a_low_loss():
     must fall below 0.5 within 200 steps, or the model cannot learn."""
     clips = t2v_task.LatentClips(4, seed=123)
     torch.manual_seed(0)
-    trainer = Trainer(t2v_task.TinyT2V(), clips, t2v_task.t2v_loss,
+    trainer = Trainer(t2v_task.build_model(), clips, t2v_task.t2v_loss,
                       TrainConfig(steps=200, batch_size=4, lr=3e-3, warmup=10, log_every=10, progress=False,
                                   device="cpu"))
     history = trainer.train()
@@ -112,17 +113,17 @@ def test_shipped_checkpoint_follows_prompts():
     noise or one colour for every prompt (about 1 in 6 right by chance); the shipped ones, measured on
     72 clips per half, get colour right ≥ 86% of the time, motion ≥ 97% and all three words ≥ 67%."""
     model, vae = t2v_task.load_t2v(), load_vae()
-    combinations = list(t2v_task.SEEN_SAMPLE[:6]) + list(t2v_task.HELD_OUT[:6])
-    scores, videos = t2v_task.prompt_following(model, vae, combinations, seeds=(0,))
+    combinations = list(evaluation.SEEN_SAMPLE[:6]) + list(t2v_task.HELD_OUT[:6])
+    scores, videos = evaluation.prompt_following(model, vae, combinations, seeds=(0,))
     assert len(videos) == 12 and videos[0].shape == (3, 17, 32, 32)
     assert scores["colour"] >= 0.8 and scores["motion"] >= 0.8 and scores["all"] >= 0.5, scores
 
 
 def test_measure_reports_both_sets_and_the_table_shows_them():
     model, vae = t2v_task.load_t2v(), load_vae()
-    results = t2v_task.measure(model, vae, seeds=(0,), combinations=2, num_steps=4)
+    results = evaluation.measure(model, vae, seeds=(0,), combinations=2, num_steps=4)
     assert list(results) == ["seen", "held-out"] and results["held-out"]["clips"] == 2
-    rows = t2v_task.accuracy_table(results).splitlines()
+    rows = evaluation.accuracy_table(results).splitlines()
     assert rows[0].split() == ["combinations", "clips", "shape", "colour", "motion", "all"]
     assert rows[2].split()[:2] == ["held-out", "2"] and rows[2].split()[2] == f"{results['held-out']['shape']:.1%}"
 

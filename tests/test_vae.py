@@ -1,4 +1,4 @@
-"""minivid.models.vae: streaming == whole sequence, causality, shapes, input errors, tiling, presets."""
+"""minivid.models.vae: chunked (streamed) == whole sequence, causality, shapes, input errors, tiling, presets."""
 import dataclasses
 
 import pytest
@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 import minivid.presets as presets
-from minivid.models.vae import AttentionBlock, WanVAE, kl_divergence, patchify, tiled_apply, unpatchify
+from minivid.layers.tiling import tiled_apply
+from minivid.models.vae import AttentionBlock, WanVAE, channels_to_space, kl_divergence, space_to_channels
 
 TINY = ["wan2.1-vae-tiny", "wan2.2-vae-tiny"]
 
@@ -30,24 +31,24 @@ def video(frames, height=32, width=32, batch=1, dtype=torch.float64, seed=1):
 # ---- the two execution paths agree ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", TINY)
-def test_streaming_encode_equals_whole_sequence_encode(name):
+def test_chunked_encode_equals_whole_sequence_encode(name):
     vae = tiny_vae(name)
     for frames in (1, 5, 9, 13):
         x = video(frames, batch=2)
         with torch.no_grad():
-            streamed, whole = vae.encode_moments(x, streaming=True), vae.encode_moments(x, streaming=False)
+            streamed, whole = vae.encode_moments(x, chunked=True), vae.encode_moments(x, chunked=False)
         for a, b in zip(streamed, whole):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", TINY)
-def test_streaming_decode_equals_whole_sequence_decode(name):
+def test_chunked_decode_equals_whole_sequence_decode(name):
     vae = tiny_vae(name)
     s = vae.config.spatial_stride
     for latent_frames in (1, 2, 3, 4):
         z = torch.randn(2, vae.config.z_dim, latent_frames, 32 // s, 48 // s, dtype=torch.float64)
         with torch.no_grad():
-            streamed, whole = vae.decode(z, streaming=True), vae.decode(z, streaming=False)
+            streamed, whole = vae.decode(z, chunked=True), vae.decode(z, chunked=False)
         assert streamed.shape == (2, 3, 1 + 4 * (latent_frames - 1), 32, 48)
         torch.testing.assert_close(streamed, whole, rtol=0, atol=1e-12)
 
@@ -55,33 +56,33 @@ def test_streaming_decode_equals_whole_sequence_decode(name):
 # ---- causality ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", TINY)
-@pytest.mark.parametrize("streaming", [True, False])
-def test_future_frames_never_change_earlier_latents(name, streaming):
+@pytest.mark.parametrize("chunked", [True, False])
+def test_future_frames_never_change_earlier_latents(name, chunked):
     """Latent frame j summarises input frames <= 4j: changing frames after 4j leaves latents 0..j as they were."""
     vae, x = tiny_vae(name), video(13)
     with torch.no_grad():
-        before = vae.encode(x, streaming=streaming)
+        before = vae.encode(x, chunked=chunked)
         for j in range(3):
             changed = x.clone()
             changed[:, :, 4 * j + 1:] = video(12 - 4 * j, seed=j + 7)
-            after = vae.encode(changed, streaming=streaming)
+            after = vae.encode(changed, chunked=chunked)
             torch.testing.assert_close(after[:, :, :j + 1], before[:, :, :j + 1], rtol=0, atol=1e-12)
             assert (after[:, :, j + 1] - before[:, :, j + 1]).abs().max() > 1e-3  # the next one does move
 
 
 @pytest.mark.parametrize("name", TINY)
-@pytest.mark.parametrize("streaming", [True, False])
-def test_later_latent_frames_never_change_earlier_output_frames(name, streaming):
+@pytest.mark.parametrize("chunked", [True, False])
+def test_later_latent_frames_never_change_earlier_output_frames(name, chunked):
     """Latent frames 0..j decode to output frames 0..4j; later latent frames cannot touch them."""
     vae = tiny_vae(name)
     s = vae.config.spatial_stride
     z = torch.randn(1, vae.config.z_dim, 4, 32 // s, 32 // s, dtype=torch.float64)
     with torch.no_grad():
-        before = vae.decode(z, streaming=streaming)
+        before = vae.decode(z, chunked=chunked)
         for j in range(3):
             changed = z.clone()
             changed[:, :, j + 1:] = torch.randn_like(changed[:, :, j + 1:])
-            after = vae.decode(changed, streaming=streaming)
+            after = vae.decode(changed, chunked=chunked)
             torch.testing.assert_close(after[:, :, :4 * j + 1], before[:, :, :4 * j + 1], rtol=0, atol=1e-12)
             assert (after[:, :, 4 * j + 1:] - before[:, :, 4 * j + 1:]).abs().max() > 1e-3
 
@@ -109,7 +110,7 @@ def test_encode_normalises_with_the_latent_statistics_and_decode_undoes_it():
         latent = vae.encode(x)
         expected = (raw - torch.tensor(mean).view(1, -1, 1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1, 1)
         torch.testing.assert_close(latent, expected.double())
-        torch.testing.assert_close(vae.decode(latent), vae._decode_raw(raw, streaming=True).clamp(-1, 1))
+        torch.testing.assert_close(vae.decode(latent), vae._decode_raw(raw, chunked=True).clamp(-1, 1))
     assert vae.decode(latent * 50).abs().max() <= 1.0  # decode clamps to the pixel range
 
 
@@ -123,7 +124,7 @@ def test_forward_gives_reconstruction_and_kl_inputs_with_gradients():
     loss.backward()
     assert vae.encoder.conv_in.weight.grad.abs().sum() > 0 and vae.decoder.conv_out.weight.grad.abs().sum() > 0
     deterministic = vae(x, sample=False)
-    torch.testing.assert_close(deterministic.reconstruction, vae._decode_raw(deterministic.mean, streaming=False))
+    torch.testing.assert_close(deterministic.reconstruction, vae._decode_raw(deterministic.mean, chunked=False))
 
 
 def test_kl_is_zero_for_the_prior_and_positive_otherwise():
@@ -139,14 +140,14 @@ def test_attention_block_starts_without_attending():
     torch.testing.assert_close(block(x), x + block.proj.bias.view(1, -1, 1, 1, 1))
 
 
-def test_patchify_puts_the_column_offset_before_the_row_offset():
+def test_space_to_channels_puts_the_column_offset_before_the_row_offset():
     x = torch.randn(2, 3, 5, 8, 6)
-    p = patchify(x, 2)
+    p = space_to_channels(x, 2)
     assert p.shape == (2, 12, 5, 4, 3)
     # channel (c, r, q) holds pixel (2h + q, 2w + r) of channel c
     c, r, q = 1, 1, 0
     torch.testing.assert_close(p[:, c * 4 + r * 2 + q], x[:, c, :, q::2, r::2])
-    torch.testing.assert_close(unpatchify(p, 2), x)
+    torch.testing.assert_close(channels_to_space(p, 2), x)
 
 
 # ---- bad input is a clear error -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Wan VAEs: minivid vs diffusers `AutoencoderKLWan` on random weights (fp32), and the state-dict converter.
 
-The peer is built with the tiny configs of reference/diffusers_peer.md and a fixed seed; its constant-
+The peer is built with tiny configs at the scale of diffusers' own tests and a fixed seed; its constant-
 initialised parameters (RMS gains = 1, biases) get small random values first, so a dropped or swapped
 affine shows. Its weights reach minivid through `minivid.interop.wan_vae` only.
 """
@@ -12,9 +12,9 @@ diffusers = pytest.importorskip("diffusers")
 import minivid.presets as presets  # noqa: E402
 from minivid.interop.wan_vae import (config_from_diffusers, config_to_diffusers, diffusers_to_minivid,  # noqa: E402
                                      from_diffusers, key_map, minivid_to_diffusers, to_diffusers)
-from minivid.models.vae import WanVAE, patchify  # noqa: E402
+from minivid.models.vae import WanVAE, space_to_channels  # noqa: E402
 
-DIFFUSERS_TINY = {  # reference/diffusers_peer.md, "Exact tiny constructor kwargs"
+DIFFUSERS_TINY = {  # tiny AutoencoderKLWan configs (Wan2.1 and Wan2.2 layouts)
     "wan2.1-vae-tiny": dict(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1, attn_scales=[],
                             temperal_downsample=[False, True, True], latents_mean=[0.0] * 16, latents_std=[1.0] * 16),
     "wan2.2-vae-tiny": dict(base_dim=8, decoder_base_dim=12, z_dim=8, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
@@ -60,12 +60,12 @@ def test_encode_and_decode_match_diffusers(pair, frames):
         dist = theirs.encode(video).latent_dist  # unnormalised, like minivid's encode_moments
         decoded = theirs.decode(dist.mean).sample
         errors = {}
-        for streaming in (True, False):
-            mean, logvar = ours.encode_moments(video, streaming=streaming)
-            errors[f"mean/{'stream' if streaming else 'whole'}"] = relative_error(mean, dist.mean)
-            errors[f"logvar/{'stream' if streaming else 'whole'}"] = relative_error(logvar, dist.logvar)
-            out = ours.decode(ours.normalize_latent(dist.mean), streaming=streaming)
-            errors[f"decoded/{'stream' if streaming else 'whole'}"] = relative_error(out, decoded)
+        for chunked in (True, False):
+            mean, logvar = ours.encode_moments(video, chunked=chunked)
+            errors[f"mean/{'chunked' if chunked else 'whole'}"] = relative_error(mean, dist.mean)
+            errors[f"logvar/{'chunked' if chunked else 'whole'}"] = relative_error(logvar, dist.logvar)
+            out = ours.decode(ours.normalize_latent(dist.mean), chunked=chunked)
+            errors[f"decoded/{'chunked' if chunked else 'whole'}"] = relative_error(out, decoded)
     assert mean.shape == dist.mean.shape and out.shape == decoded.shape == video.shape
     print(f"\n{name} {frames} frames: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
     assert max(errors.values()) <= TOLERANCE, errors
@@ -75,7 +75,7 @@ def test_patchify_matches_diffusers():
     from diffusers.models.autoencoders.autoencoder_kl_wan import patchify as theirs
 
     x = torch.randn(2, 3, 5, 8, 12)
-    assert torch.equal(patchify(x, 2), theirs(x, 2))
+    assert torch.equal(space_to_channels(x, 2), theirs(x, 2))
 
 
 # ---- converter ----------------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def test_full_presets_have_the_official_parameter_counts(name):
 def test_published_counts_and_tiny_counts():
     expected = {"wan2.1-t2v-1.3b": 1_418_996_800, "wan2.1-t2v-14b": 14_288_491_584,
                 "wan2.1-i2v-14b-480p": 16_394_878_784, "wan2.2-ti2v-5b": 4_999_787_712,
-                # the diffusers tiny configs wan21_t2v / wan21_i2v / wan22_ti2v (reference/diffusers_peer.md)
+                # the tiny peer configs of test_wan_parity.py (T2V, I2V, TI2V)
                 "wan2.1-t2v-tiny": 161_536, "wan2.1-i2v-tiny": 189_136, "wan2.2-ti2v-tiny": 178_048}
     assert {name: presets.count_params(name) for name in expected} == expected
 

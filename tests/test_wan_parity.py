@@ -1,7 +1,7 @@
 """minivid `WanModel` == diffusers `WanTransformer3DModel` on random weights (fp32), for T2V, Wan2.1 I2V
 and Wan2.2 TI2V; the converter and `from_pretrained` on folders written by diffusers' `save_pretrained`.
 
-Tiny configs of reference/diffusers_peer.md; every constant-initialised parameter (norm weights = 1,
+Tiny configs (2 heads x 32, 2 layers, the scale of diffusers' own tests); every constant-initialised parameter (norm weights = 1,
 LayerNorm biases = 0) is jittered first so that a dropped or swapped affine is caught. The sinusoid
 differs slightly: minivid takes it in float64 as the official code does, diffusers in float32.
 """

@@ -19,13 +19,12 @@ weights run with the 127 divisor, i.e. not exactly the official model.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.keys import check_keys
+from minivid.interop.keys import build_with_weights, check_keys, invert, key_map, rename
 from minivid.models.dit import DiT, DiTConfig
 
 _EMBEDDER = {  # minivid's shared embedder -> the name of each copy inside `transformer_blocks.{i}.norm1.emb.`
@@ -35,15 +34,15 @@ _EMBEDDER = {  # minivid's shared embedder -> the name of each copy inside `tran
     "t_embedder.mlp.2.bias": "timestep_embedder.linear_2.bias",
     "y_embedder.embedding_table.weight": "class_embedder.embedding_table.weight",
 }
-_RENAMES = [  # minivid -> diffusers; the first matching rule applies
-    (r"^x_embedder\.", "pos_embed.proj."),
-    (r"^blocks\.(\d+)\.adaLN_modulation\.1\.", r"transformer_blocks.\1.norm1.linear."),
-    (r"^blocks\.(\d+)\.attn\.to_out\.", r"transformer_blocks.\1.attn1.to_out.0."),
-    (r"^blocks\.(\d+)\.attn\.", r"transformer_blocks.\1.attn1."),
-    (r"^blocks\.(\d+)\.mlp\.0\.", r"transformer_blocks.\1.ff.net.0.proj."),
-    (r"^blocks\.(\d+)\.mlp\.2\.", r"transformer_blocks.\1.ff.net.2."),
-    (r"^final_layer\.adaLN_modulation\.1\.", "proj_out_1."),
-    (r"^final_layer\.linear\.", "proj_out_2."),
+_RENAMES = [  # minivid -> diffusers, on keys written with a leading "." (each key matches one rule at most)
+    (r"^\.x_embedder\.", ".pos_embed.proj."),
+    (r"^\.blocks\.(\d+)\.adaLN_modulation\.1\.", r".transformer_blocks.\1.norm1.linear."),
+    (r"^\.blocks\.(\d+)\.attn\.to_out\.", r".transformer_blocks.\1.attn1.to_out.0."),
+    (r"^\.blocks\.(\d+)\.attn\.", r".transformer_blocks.\1.attn1."),
+    (r"^\.blocks\.(\d+)\.mlp\.0\.", r".transformer_blocks.\1.ff.net.0.proj."),
+    (r"^\.blocks\.(\d+)\.mlp\.2\.", r".transformer_blocks.\1.ff.net.2."),
+    (r"^\.final_layer\.adaLN_modulation\.1\.", ".proj_out_1."),
+    (r"^\.final_layer\.linear\.", ".proj_out_2."),
 ]
 
 
@@ -51,32 +50,23 @@ def _embedder_copy(key: str, block: int) -> str:
     return f"transformer_blocks.{block}.norm1.emb.{_EMBEDDER[key]}"
 
 
-def _diffusers_key(key: str) -> str:
-    for pattern, replacement in _RENAMES:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
-    raise ValueError(f"no diffusers name for minivid key {key!r}")
-
-
-def _minivid_keys(config: DiTConfig) -> list[str]:
+def _key_map(config: DiTConfig) -> dict[str, str]:
+    """minivid key -> diffusers key for every parameter outside the shared embedder."""
     if config.conditioning != "adaln_zero":
         raise ValueError(f"diffusers' DiTTransformer2DModel has adaLN-Zero blocks only; got conditioning "
                          f"{config.conditioning!r}")
-    with torch.device("meta"):
-        return list(DiT(config).state_dict())
-
+    names = key_map(lambda: DiT(config), lambda key: rename(key, _RENAMES))
+    return {ours: theirs for ours, theirs in names.items() if ours not in _EMBEDDER}
 
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: DiTConfig) -> dict[str, torch.Tensor]:
     """A `DiT` state dict in the `DiTTransformer2DModel` layout (the embedder copied into every block)."""
-    check_keys(state_dict, _minivid_keys(config), "minivid state dict")
-    out = {}
-    for key, tensor in state_dict.items():
-        if key in _EMBEDDER:
-            for block in range(config.depth):  # real copies: safetensors refuses tensors that share memory
-                out[_embedder_copy(key, block)] = tensor.clone()
-        else:
-            out[_diffusers_key(key)] = tensor
+    names = _key_map(config)
+    check_keys(state_dict, set(names) | set(_EMBEDDER), "minivid state dict")
+    out = {names[key]: tensor for key, tensor in state_dict.items() if key in names}
+    for key in _EMBEDDER:
+        for block in range(config.depth):  # real copies: safetensors refuses tensors that share memory
+            out[_embedder_copy(key, block)] = state_dict[key].clone()
     return out
 
 
@@ -87,8 +77,7 @@ def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: DiTConf
     Every block's embedder copy must equal block 0's within `atol` (exactly, by default: converted
     checkpoints hold identical copies); otherwise a ValueError names the first block that differs.
     """
-    keys = _minivid_keys(config)
-    names = {_diffusers_key(k): k for k in keys if k not in _EMBEDDER}
+    names = invert(_key_map(config))
     copies = {_embedder_copy(k, b) for k in _EMBEDDER for b in range(config.depth)}
     check_keys(state_dict, set(names) | copies, "diffusers state dict")
     out = {ours: state_dict[theirs] for theirs, ours in names.items()}
@@ -146,11 +135,9 @@ def from_diffusers(model, atol: float = 0.0) -> DiT:
     """A minivid `DiT` with the weights (and conventions) of a diffusers `DiTTransformer2DModel`."""
     config = config_from_diffusers(model.config)
     weight = next(model.parameters())
-    with torch.device("meta"):  # no init work: every parameter is overwritten (no buffers to rebuild)
-        ours = DiT(config)
-    ours = ours.to_empty(device=weight.device).to(weight.dtype)
-    ours.load_state_dict(diffusers_to_minivid(model.state_dict(), config, atol))
-    return ours
+    # no init work: every parameter is assigned (DiT has no buffers to rebuild)
+    ours = build_with_weights(lambda: DiT(config), diffusers_to_minivid(model.state_dict(), config, atol))
+    return ours.to(device=weight.device, dtype=weight.dtype)
 
 
 def to_diffusers(model: DiT):

@@ -22,16 +22,16 @@ count in data-flow order). The rest:
 """
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.keys import check_keys
+from minivid.interop.folder import read_folder
+from minivid.interop.keys import build_with_weights, convert, invert, key_map as build_key_map, rename
 from minivid.models.wan import WanConfig, WanModel
 
+DIFFUSERS_CLASS = "WanTransformer3DModel"
 _RENAMES = [  # minivid -> diffusers, applied in order to keys written with a leading "."
     (r"^\.patch_embedding\.proj\.", ".patch_embedding."),
     (r"^\.text_embedding\.0\.", ".condition_embedder.text_embedder.linear_1."),
@@ -59,35 +59,20 @@ _RENAMES = [  # minivid -> diffusers, applied in order to keys written with a le
 _IGNORED = ("norm_added_q",)  # in some diffusers checkpoints, unused by the model (diffusers ignores it too)
 
 
-def diffusers_key(key: str) -> str:
-    """The diffusers name of one minivid state-dict key."""
-    key = "." + key
-    for pattern, replacement in _RENAMES:
-        key = re.sub(pattern, replacement, key)
-    return key[1:]
-
-
 def key_map(config: WanConfig) -> dict[str, str]:
-    """minivid key -> diffusers key for every parameter of `WanModel(config)` (built on the meta device)."""
-    with torch.device("meta"):
-        keys = list(WanModel(config).state_dict())
-    return {key: diffusers_key(key) for key in keys}
-
+    """minivid key -> diffusers key for every parameter of `WanModel(config)` (a pure renaming)."""
+    return build_key_map(lambda: WanModel(config), lambda key: rename(key, _RENAMES))
 
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: WanConfig) -> dict[str, torch.Tensor]:
     """A `WanModel` state dict in the diffusers `WanTransformer3DModel` layout (same tensors, new names)."""
-    names = key_map(config)
-    check_keys(state_dict, names, "minivid state dict")
-    return {names[key]: tensor for key, tensor in state_dict.items()}
+    return convert(state_dict, key_map(config), "minivid state dict")
 
 
 def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: WanConfig) -> dict[str, torch.Tensor]:
     """A diffusers `WanTransformer3DModel` state dict in the `WanModel` layout."""
-    names = {new: old for old, new in key_map(config).items()}
     state_dict = {k: v for k, v in state_dict.items() if not any(part in k for part in _IGNORED)}
-    check_keys(state_dict, names, "diffusers state dict")
-    return {names[key]: tensor for key, tensor in state_dict.items()}
+    return convert(state_dict, invert(key_map(config)), "diffusers state dict")
 
 
 def config_from_diffusers(cfg: Mapping[str, Any]) -> WanConfig:
@@ -124,9 +109,7 @@ def from_diffusers(model) -> WanModel:
     """A minivid `WanModel` with the weights (and device, dtype) of a diffusers `WanTransformer3DModel`."""
     config = config_from_diffusers(model.config)
     param = next(model.parameters())
-    with torch.device("meta"):
-        ours = WanModel(config)
-    ours.load_state_dict(diffusers_to_minivid(model.state_dict(), config), assign=True)
+    ours = build_with_weights(lambda: WanModel(config), diffusers_to_minivid(model.state_dict(), config))
     return ours.to(device=param.device, dtype=param.dtype)
 
 
@@ -140,28 +123,6 @@ def to_diffusers(model: WanModel):
     return theirs
 
 
-def load_diffusers_folder(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict]:
-    """(config.json, state dict) of a diffusers model folder: one `diffusion_pytorch_model.safetensors`,
-    or shards listed in `diffusion_pytorch_model.safetensors.index.json`."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"{folder} has no config.json: pass the diffusers `transformer/` folder")
-    config = json.loads((folder / "config.json").read_text())
-    single = folder / "diffusion_pytorch_model.safetensors"
-    index = folder / "diffusion_pytorch_model.safetensors.index.json"
-    if single.is_file():
-        return config, load_file(single, device=str(device))
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        state_dict = {}
-        for shard in shards:
-            state_dict.update(load_file(folder / shard, device=str(device)))
-        return config, state_dict
-    raise ValueError(f"{folder} holds neither {single.name} nor {index.name} (safetensors weights)")
-
-
 def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
                     dtype: torch.dtype | None = torch.float32) -> WanModel:
     """A `WanModel` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/transformer`).
@@ -170,9 +131,7 @@ def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
     `dtype=torch.float32` (default) keeps the official inference setup: float32 weights, bf16 compute
     under `torch.autocast`; `None` keeps the stored dtype.
     """
-    config_dict, state_dict = load_diffusers_folder(folder, device)
+    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
     config = config_from_diffusers(config_dict)
-    with torch.device("meta"):
-        model = WanModel(config)
-    model.load_state_dict(diffusers_to_minivid(state_dict, config), assign=True)
+    model = build_with_weights(lambda: WanModel(config), diffusers_to_minivid(state_dict, config))
     return model.to(dtype) if dtype is not None else model

@@ -1,4 +1,4 @@
-"""diffusers `AutoencoderKLWan` <-> minivid `WanVAE`: configs and state dicts, both directions.
+"""diffusers `AutoencoderKLWan` <-> minivid `WanVAE`: configs and state dicts, both directions, and `from_pretrained`.
 
 minivid names modules for the reader (`encoder.stages.1.blocks.0`, `to_moments`, `mid.attn`); diffusers
 keeps names close to the official checkpoints (`encoder.down_blocks.3`, `quant_conv`,
@@ -13,13 +13,16 @@ while Wan2.2 and minivid group them per stage.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.keys import check_keys
+from minivid.interop.folder import read_folder
+from minivid.interop.keys import convert, invert, key_map as build_key_map, rename
 from minivid.models.vae import WanVAE, WanVAEConfig
 
+DIFFUSERS_CLASS = "AutoencoderKLWan"
 _RENAMES = [  # minivid -> diffusers, on keys written with a leading "." so that rules match whole names
     (r"\.norm(\w*)\.weight$", r".norm\1.gamma"),
     (r"\.shortcut\.", ".conv_shortcut."),
@@ -47,46 +50,34 @@ def _diffusers_key(key: str, config: WanVAEConfig) -> str:
         else:
             sampler = "upsampler" if config.is_residual else "upsamplers.0"
             key = f"decoder.up_blocks.{i}." + (f"resnets.{j}" if j is not None else sampler) + f".{rest}"
-    key = "." + key
-    for pattern, replacement in _RENAMES:
-        key = re.sub(pattern, replacement, key)
-    return key[1:]
+    return rename(key, _RENAMES)
 
 
 def key_map(config: WanVAEConfig) -> dict[str, str]:
-    """minivid key -> diffusers key for every parameter of `WanVAE(config)` (built on the meta device)."""
-    with torch.device("meta"):
-        keys = list(WanVAE(config).state_dict())
-    return {key: _diffusers_key(key, config) for key in keys}
+    """minivid key -> diffusers key for every parameter of `WanVAE(config)`."""
+    return build_key_map(lambda: WanVAE(config), lambda key: _diffusers_key(key, config))
 
 
-def _diffusers_shape(key: str, tensor: torch.Tensor) -> tuple[int, ...]:
+def _to_diffusers_shape(key: str, tensor: torch.Tensor) -> torch.Tensor:
     if key.endswith(".gamma"):  # Wan's RMS_norm keeps a broadcastable (C, 1, 1[, 1]) gain
-        return (-1, 1, 1) if ".attentions." in key else (-1, 1, 1, 1)
+        return tensor.reshape((-1, 1, 1) if ".attentions." in key else (-1, 1, 1, 1))
     if ".attentions." in key and tensor.ndim == 2:  # nn.Linear -> 1x1 nn.Conv2d
-        return (*tensor.shape, 1, 1)
-    return tuple(tensor.shape)
+        return tensor.reshape(*tensor.shape, 1, 1)
+    return tensor
 
 
 
 def minivid_to_diffusers(state_dict: Mapping[str, torch.Tensor], config: WanVAEConfig) -> dict[str, torch.Tensor]:
     """A `WanVAE` state dict in the diffusers `AutoencoderKLWan` layout."""
-    names = key_map(config)
-    check_keys(state_dict, names, "minivid state dict")
-    out = {}
-    for key, tensor in state_dict.items():
-        new = names[key]
-        out[new] = tensor.reshape(_diffusers_shape(new, tensor))
-    return out
+    return convert(state_dict, key_map(config), "minivid state dict", reshape=_to_diffusers_shape)
 
 
 def diffusers_to_minivid(state_dict: Mapping[str, torch.Tensor], config: WanVAEConfig) -> dict[str, torch.Tensor]:
     """A diffusers `AutoencoderKLWan` state dict in the `WanVAE` layout."""
-    names = {new: old for old, new in key_map(config).items()}
-    check_keys(state_dict, names, "diffusers state dict")
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in WanVAE(config).state_dict().items()}
-    return {names[key]: tensor.reshape(shapes[names[key]]) for key, tensor in state_dict.items()}
+    return convert(state_dict, invert(key_map(config)), "diffusers state dict",
+                   reshape=lambda key, tensor: tensor.reshape(shapes[key]))
 
 
 def config_from_diffusers(cfg: Mapping[str, Any]) -> WanVAEConfig:
@@ -98,8 +89,15 @@ def config_from_diffusers(cfg: Mapping[str, Any]) -> WanVAEConfig:
     if cfg.get("out_channels", 3) != cfg.get("in_channels", 3):
         raise ValueError("minivid's WanVAE decodes to as many channels as it encodes; got in/out "
                          f"{cfg.get('in_channels')}/{cfg.get('out_channels')}")
+    z_dim = cfg.get("z_dim", 16)
+    for name in ("latents_mean", "latents_std"):
+        values = cfg.get(name)
+        if values is not None and len(values) != z_dim:
+            raise ValueError(f"{name} has {len(values)} values but z_dim is {z_dim}: one per latent channel. "
+                             f"diffusers' defaults are Wan2.1's 16; pass {name}=[...] with {z_dim} values "
+                             f"(measured on your VAE's latents; 0.0 means and 1.0 stds leave them unnormalised)")
     return WanVAEConfig(
-        base_dim=cfg.get("base_dim", 96), decoder_base_dim=cfg.get("decoder_base_dim"), z_dim=cfg.get("z_dim", 16),
+        base_dim=cfg.get("base_dim", 96), decoder_base_dim=cfg.get("decoder_base_dim"), z_dim=z_dim,
         dim_mult=tuple(cfg.get("dim_mult", (1, 2, 4, 4))), num_res_blocks=cfg.get("num_res_blocks", 2),
         temporal_downsample=tuple(cfg.get("temperal_downsample", (False, True, True))),
         dropout=cfg.get("dropout", 0.0), is_residual=cfg.get("is_residual", False), patch_size=patch,
@@ -141,3 +139,17 @@ def to_diffusers(model: WanVAE):
         theirs = theirs.to(reference.dtype)
     theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
     return theirs
+
+
+def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> WanVAE:
+    """A `WanVAE` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/vae`), in eval mode.
+
+    Built on `device` (not the meta device): its latent statistics are buffers that the config, not the
+    state dict, provides."""
+    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
+    config = config_from_diffusers(config_dict)
+    with torch.device(device):
+        vae = WanVAE(config)
+    vae.load_state_dict(diffusers_to_minivid(state_dict, config))
+    return vae.to(dtype).eval()

@@ -98,11 +98,14 @@ class Attention(nn.Module):
     Parameter names follow diffusers' `Attention` (`to_q/to_k/to_v/to_out`, `norm_q/norm_k`) so a
     converter only renames `to_out.0 → to_out`. `bias` is for the q/k/v projections, `out_bias` for
     `to_out` (Stable Diffusion: no q/k/v bias, but an output bias; Wan, CogVideoX: both).
+
+    Every attention class takes `dim` positionally and the rest by keyword, in one order (`context_dim`,
+    `image_dim`, `heads`, `qk_norm`, `bias`, `out_bias`, `eps`, ...): widths are all ints, and a call
+    like `CrossAttention(dim, heads, context_dim)` would otherwise build a wrong layer without a word.
     """
 
-    def __init__(self, dim: int, heads: int, context_dim: int | None = None, qk_norm: str | None = None,
-                 bias: bool = True, eps: float = 1e-6, rope_pairing: str = "adjacent",
-                 out_bias: bool = True):
+    def __init__(self, dim: int, *, context_dim: int | None = None, heads: int, qk_norm: str | None = None,
+                 bias: bool = True, out_bias: bool = True, eps: float = 1e-6, rope_pairing: str = "adjacent"):
         super().__init__()
         if dim % heads != 0:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
@@ -150,9 +153,10 @@ class Attention(nn.Module):
 class SelfAttention(Attention):
     """Self-attention over one token sequence, with optional qk-norm and RoPE (Wan, HunyuanVideo...)."""
 
-    def __init__(self, dim: int, heads: int, qk_norm: str | None = None, bias: bool = True,
-                 eps: float = 1e-6, rope_pairing: str = "adjacent", out_bias: bool = True):
-        super().__init__(dim, heads, None, qk_norm, bias, eps, rope_pairing, out_bias)
+    def __init__(self, dim: int, *, heads: int, qk_norm: str | None = None, bias: bool = True,
+                 out_bias: bool = True, eps: float = 1e-6, rope_pairing: str = "adjacent"):
+        super().__init__(dim, heads=heads, qk_norm=qk_norm, bias=bias, out_bias=out_bias, eps=eps,
+                         rope_pairing=rope_pairing)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, rope: Tensor | None = None) -> Tensor:
         """x `B L dim` → `B L dim`; rope angles `L head_dim/2` or `B L head_dim/2`."""
@@ -162,9 +166,10 @@ class SelfAttention(Attention):
 class CrossAttention(Attention):
     """Queries from the video tokens, keys/values from a condition sequence (text, image tokens)."""
 
-    def __init__(self, dim: int, context_dim: int, heads: int, qk_norm: str | None = None,
-                 bias: bool = True, eps: float = 1e-6, out_bias: bool = True):
-        super().__init__(dim, heads, context_dim, qk_norm, bias, eps, out_bias=out_bias)
+    def __init__(self, dim: int, *, context_dim: int, heads: int, qk_norm: str | None = None,
+                 bias: bool = True, out_bias: bool = True, eps: float = 1e-6):
+        super().__init__(dim, context_dim=context_dim, heads=heads, qk_norm=qk_norm, bias=bias,
+                         out_bias=out_bias, eps=eps)
 
     def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
         """x `B L dim`, context `B Lc context_dim`, context_mask `B Lc` (True = real token) → `B L dim`."""
@@ -188,10 +193,11 @@ class DecoupledCrossAttention(CrossAttention):
     diffusers a shorter text silently moves text tokens into the image branch.
     """
 
-    def __init__(self, dim: int, context_dim: int, image_dim: int, heads: int,
-                 qk_norm: str | None = None, bias: bool = True, eps: float = 1e-6,
-                 image_scale: float = 1.0, out_bias: bool = True):
-        super().__init__(dim, context_dim, heads, qk_norm, bias, eps, out_bias)
+    def __init__(self, dim: int, *, context_dim: int, image_dim: int, heads: int,
+                 qk_norm: str | None = None, bias: bool = True, out_bias: bool = True, eps: float = 1e-6,
+                 image_scale: float = 1.0):
+        super().__init__(dim, context_dim=context_dim, heads=heads, qk_norm=qk_norm, bias=bias,
+                         out_bias=out_bias, eps=eps)
         self.image_dim, self.image_scale = image_dim, image_scale
         self.to_k_img = nn.Linear(image_dim, dim, bias=bias)
         self.to_v_img = nn.Linear(image_dim, dim, bias=bias)

@@ -55,21 +55,25 @@ class Streamable:
     """Mixin for layers whose output on a chunk of frames depends on the chunks before it.
 
     Outside `streaming(...)` such a layer is stateless and treats every call as a whole clip. Inside,
-    it remembers what it needs from earlier chunks (`reset_stream` forgets it).
+    it remembers what it needs from earlier chunks. Its state changes only through the context
+    manager (which counts each forward call as one chunk) and `reset_stream`; `is_first_chunk` is a
+    pure query, so it may be asked any number of times in one forward.
     """
 
-    streaming: bool = False
-    chunks_seen: int = 0
+    in_stream: bool = False  # set by `streaming(...)`
+    chunks_done: int = 0  # forward calls completed in the current stream
 
     def reset_stream(self) -> None:
-        self.chunks_seen = 0
+        """Forget the stream: the next chunk is the first of a new clip."""
+        self.chunks_done = 0
 
     def is_first_chunk(self) -> bool:
-        """True for a whole clip and for the first chunk of a stream (call once per forward)."""
-        if not self.streaming:
-            return True
-        self.chunks_seen += 1
-        return self.chunks_seen == 1
+        """True for a whole clip and for the first chunk of a stream."""
+        return not self.in_stream or self.chunks_done == 0
+
+
+def _count_chunk(layer: Streamable, inputs, output) -> None:  # a forward hook: one call = one chunk
+    layer.chunks_done += 1
 
 
 @contextmanager
@@ -80,15 +84,18 @@ def streaming(*modules: nn.Module):
             latent = torch.cat([encoder(chunk) for chunk in chunks], dim=2)
     """
     layers = [m for module in modules for m in module.modules() if isinstance(m, Streamable)]
+    hooks = [layer.register_forward_hook(_count_chunk) for layer in layers]
     for layer in layers:
         layer.reset_stream()
-        layer.streaming = True
+        layer.in_stream = True
     try:
         yield
     finally:
+        for hook in hooks:
+            hook.remove()
         for layer in layers:
             layer.reset_stream()
-            layer.streaming = False
+            layer.in_stream = False
 
 
 class CausalConv3d(Streamable, nn.Conv3d):
@@ -140,12 +147,12 @@ class CausalConv3d(Streamable, nn.Conv3d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # B C T H W -> B C' T' H' W'
         if x.shape[2] == 0:
             return self._empty_output(x)
-        history = self.cache if self.streaming and self.cache is not None else self._front_padding(x)
-        if self.streaming and self.skip:  # the next window starts beyond the frames seen so far
+        history = self.cache if self.in_stream and self.cache is not None else self._front_padding(x)
+        if self.in_stream and self.skip:  # the next window starts beyond the frames seen so far
             dropped = min(self.skip, x.shape[2])
             x, self.skip = x[:, :, dropped:], self.skip - dropped
         x = torch.cat([history, x], dim=2)  # B C (P+T) H W
-        if self.streaming:
+        if self.in_stream:
             k, s = self.kernel_size[0], self.stride[0]
             next_window = max(0, (x.shape[2] - k) // s + 1) * s
             self.cache = x[:, :, next_window:].clone()

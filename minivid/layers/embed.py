@@ -183,24 +183,52 @@ def tubelet_from_2d(patch_embed_2d: nn.Conv2d, frames: int, mode: str = "mean") 
 
 # --- sequence-length accounting ----------------------------------------------------------------
 
+def _legal_neighbours(value: int, legal) -> str:
+    """'A or B': the nearest legal values below and above `value` (positive only), for error messages."""
+    below = next((v for v in range(min(value, 10**6), 0, -1) if legal(v) and v != value), None)
+    above = next(v for v in range(max(value, 0) + 1, max(value, 0) + 10**6) if legal(v))
+    return f"{below} or {above}" if below is not None else str(above)
+
+
+def _check_positive(**sizes: int) -> None:
+    for name, size in sizes.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {size!r}")
+
+
 def latent_size(frames: int, height: int, width: int, vae_stride: tuple[int, int, int] = (4, 8, 8)
                 ) -> tuple[int, int, int]:
     """Pixel video -> causal-VAE latent (T, H, W): frame 0 alone, then one latent per `stride_t` frames."""
+    _check_positive(frames=frames, height=height, width=width)
     st, sh, sw = vae_stride
     if (frames - 1) % st:
-        lower = 1 + (frames - 1) // st * st
-        raise ValueError(f"a causal VAE with temporal stride {st} needs 1 + {st}n frames, got {frames}; "
-                         f"use {lower} or {lower + st}")
+        raise ValueError(f"a causal VAE with temporal stride {st} needs 1 + {st}n frames, got {frames}; use "
+                         + _legal_neighbours(frames, lambda f: (f - 1) % st == 0))
     for name, size, stride in (("height", height, sh), ("width", width, sw)):
         if size % stride:
-            raise ValueError(f"{name} {size} is not divisible by the VAE stride {stride}; "
-                             f"use {size // stride * stride} or {(size // stride + 1) * stride}")
+            raise ValueError(f"{name} {size} is not divisible by the VAE stride {stride}; use "
+                             + _legal_neighbours(size, lambda v: v % stride == 0))
     return 1 + (frames - 1) // st, height // sh, width // sw
 
 
 def token_grid(frames: int, height: int, width: int, vae_stride: tuple[int, int, int] = (4, 8, 8),
                patch: tuple[int, int, int] = (1, 2, 2)) -> tuple[int, int, int]:
-    """Pixel video -> (t, h, w) token grid of the transformer."""
+    """Pixel video -> (t, h, w) token grid of the transformer. Sizes are checked against the VAE and the patch
+    together, so the suggested sizes are ones the whole model accepts (480 or 496 for Wan2.1's 16 pixels)."""
+    _check_positive(frames=frames, height=height, width=width)
+    (st, sh, sw), (pt, ph, pw) = vae_stride, patch
+    for name, size, multiple in (("height", height, sh * ph), ("width", width, sw * pw)):
+        if size % multiple:
+            raise ValueError(f"{name} {size} does not fit: the VAE ({sh}x) and the patch ({ph}) need a multiple of "
+                             f"{multiple}; use " + _legal_neighbours(size, lambda v: v % multiple == 0))
+
+    def legal_frames(f: int) -> bool:
+        return (f - 1) % st == 0 and (1 + (f - 1) // st) % pt == 0
+
+    if not legal_frames(frames):
+        need = f"1 + {st}n frames" + (f" with 1 + n divisible by the temporal patch {pt}" if pt > 1 else "")
+        raise ValueError(f"{frames} frames do not fit: the VAE and the patch need {need}; use "
+                         + _legal_neighbours(frames, legal_frames))
     return patch_grid(latent_size(frames, height, width, vae_stride), patch)
 
 

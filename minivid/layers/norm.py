@@ -1,4 +1,4 @@
-"""Normalisation for video, and a probe that shows which norms keep a model causal in time.
+"""Normalisation for video, adaLN's modulation, and a probe that shows which norms keep a model causal in time.
 
 A causal video VAE must give frame t an output that does not depend on frames after t, otherwise a clip
 encoded in chunks differs from the clip encoded whole. GroupNorm on `B C T H W` pools its statistics over
@@ -52,6 +52,16 @@ class FrameGroupNorm(nn.GroupNorm):
         b = x.shape[0]
         out = super().forward(rearrange(x, "b c t h w -> (b t) c h w"))
         return rearrange(out, "(b t) c h w -> b c t h w", b=b)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor | None, scale: torch.Tensor | None) -> torch.Tensor:
+    """adaLN's affine on normalised tokens, `x · (1 + scale) + shift`: the `1 +` makes a zero modulation the
+    identity (DiT, Wan, CogVideoX, HunyuanVideo). x `B L D`; shift and scale broadcast against it: `B 1 D`
+    (one vector per sample) or `B L D` (per token, Wan2.2 TI2V). None leaves x as it is (a layer that
+    is not adaLN-conditioned)."""
+    if shift is None:
+        return x
+    return x * (1 + scale) + shift
 
 
 @torch.no_grad()

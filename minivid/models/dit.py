@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from minivid.layers.attention import CrossAttention, SelfAttention
 from minivid.layers.embed import sincos_2d, timestep_embedding, unpatchify
+from minivid.layers.norm import modulate
 
 CONDITIONINGS = ("adaln_zero", "adaln", "cross_attention", "in_context")
 MODULATION_CHUNKS = {"adaln_zero": 6, "adaln": 4}  # the conditionings that modulate the LayerNorms
@@ -74,15 +75,9 @@ class DiTConfig:
         return 2 * self.in_channels if self.learn_sigma else self.in_channels
 
 
-def modulate(x: Tensor, shift: Tensor | None, scale: Tensor | None) -> Tensor:
-    """adaLN's affine, x `B L D`, shift/scale `B D`; `1 + scale` makes a zero modulation the identity.
-    None (a block that is not adaLN-conditioned) leaves x as it is."""
-    return x if shift is None else x * (1 + scale[:, None]) + shift[:, None]
-
-
 def gated(gate: Tensor | None, x: Tensor) -> Tensor:
-    """adaLN-Zero's per-channel gate `B D` on a residual branch `B L D`; None = no gate."""
-    return x if gate is None else gate[:, None] * x
+    """adaLN-Zero's per-channel gate `B 1 D` on a residual branch `B L D`; None = no gate."""
+    return x if gate is None else gate * x
 
 
 class TimestepEmbedder(nn.Module):
@@ -124,10 +119,10 @@ class DiTBlock(nn.Module):
         dim, self.conditioning = config.hidden_size, config.conditioning
         adaptive = config.conditioning in MODULATION_CHUNKS
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=not adaptive, eps=1e-6)
-        self.attn = SelfAttention(dim, config.num_heads, bias=True)
+        self.attn = SelfAttention(dim, heads=config.num_heads)
         if config.conditioning == "cross_attention":
             self.norm_cross = nn.LayerNorm(dim, eps=1e-6)
-            self.cross_attn = CrossAttention(dim, dim, config.num_heads)
+            self.cross_attn = CrossAttention(dim, context_dim=dim, heads=config.num_heads)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=not adaptive, eps=config.mlp_norm_eps)
         hidden = int(dim * config.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
@@ -135,11 +130,11 @@ class DiTBlock(nn.Module):
             self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, MODULATION_CHUNKS[self.conditioning] * dim))
 
     def modulation(self, c: Tensor) -> tuple[Tensor | None, ...]:
-        """(shift, scale, gate) for the attention, then for the MLP, each `B D` (None where unused)."""
+        """(shift, scale, gate) for the attention, then for the MLP, each `B 1 D` (None where unused)."""
         if self.conditioning == "adaln_zero":
-            return self.adaLN_modulation(c).chunk(6, dim=-1)
+            return self.adaLN_modulation(c)[:, None].chunk(6, dim=-1)
         if self.conditioning == "adaln":
-            shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c).chunk(4, dim=-1)
+            shift_msa, scale_msa, shift_mlp, scale_mlp = self.adaLN_modulation(c)[:, None].chunk(4, dim=-1)
             return shift_msa, scale_msa, None, shift_mlp, scale_mlp, None
         return (None,) * 6
 
@@ -164,7 +159,7 @@ class FinalLayer(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         """x `B N D`, c `B D` → `B N (p p C')`."""
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1) if self.adaLN_modulation else (None, None)
+        shift, scale = self.adaLN_modulation(c)[:, None].chunk(2, dim=-1) if self.adaLN_modulation else (None, None)
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 

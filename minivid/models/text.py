@@ -66,7 +66,7 @@ class TextBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
         super().__init__()
-        self.attn_norm, self.attn = nn.LayerNorm(dim), SelfAttention(dim, heads)
+        self.attn_norm, self.attn = nn.LayerNorm(dim), SelfAttention(dim, heads=heads)
         self.mlp_norm = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 

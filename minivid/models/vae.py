@@ -1,13 +1,13 @@
 """The Wan2.1 and Wan2.2 causal video VAEs (Wan-Video/Wan2.1 `wan/modules/vae.py`, Wan2.2 `vae2_2.py`).
 
 Pixels in [-1, 1], `B 3 T H W` with T = 1 + 4n frames, become latents `B z (1+n) H/s W/s`:
-Wan2.1 is 4x8x8 with 16 channels, Wan2.2 is 4x16x16 with 48 channels (a 2x2 pixel patchify first).
+Wan2.1 is 4x8x8 with 16 channels, Wan2.2 is 4x16x16 with 48 channels (2x2 pixel blocks folded into channels first).
 Every temporal layer is causal (front-padded convs, channel-only RMSNorm, per-frame attention), so frame 0
 is encoded alone and each later latent frame summarises the next 4 frames. That is why frame 0 is special:
 an image is a 1-frame video and gets the same latent as the first frame of a clip, so one VAE (and one
 diffusion model) serves images and videos, and image-to-video can condition on the first latent frame.
 
-Two execution paths give the same numbers (tests prove it): *streaming* -- the official one -- feeds the
+Two execution paths give the same numbers (tests prove it): *chunked* -- the official one -- streams the
 encoder chunks of 1, 4, 4, ... frames and the decoder one latent frame at a time through the causal
 caches, so memory stays flat however long the clip; *whole-sequence* runs the clip in one call (training).
 """
@@ -23,6 +23,7 @@ from torch import nn
 
 from minivid.layers.conv import CausalConv3d, Streamable, streaming
 from minivid.layers.norm import ChannelRMSNorm
+from minivid.layers.tiling import tiled_apply
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class WanVAEConfig:
     temporal_downsample: tuple[bool, ...] = (False, True, True)  # per downsampling stage
     dropout: float = 0.0
     is_residual: bool = False  # Wan2.2: parameter-free AvgDown3D / DupUp3D shortcuts around each stage
-    patch_size: int = 1  # Wan2.2: 2x2 pixel patchify before the encoder
+    patch_size: int = 1  # Wan2.2: 2x2 pixel blocks folded into channels before the encoder
     image_channels: int = 3
     latents_mean: tuple[float, ...] | None = None  # per-channel latent statistics; None: 0 and 1
     latents_std: tuple[float, ...] | None = None
@@ -45,7 +46,7 @@ class WanVAEConfig:
         return self.decoder_base_dim or self.base_dim
 
     @property
-    def in_channels(self) -> int:  # channels the encoder sees after patchify
+    def in_channels(self) -> int:  # channels the encoder sees after `space_to_channels`
         return self.image_channels * self.patch_size ** 2
 
     @property
@@ -57,12 +58,15 @@ class WanVAEConfig:
         return 2 ** sum(self.temporal_downsample)
 
 
-def patchify(x: torch.Tensor, p: int) -> torch.Tensor:  # B C T (H q) (W r) -> B (C r q) T H W
-    """Wan2.2's pixel patchify; note the channel order puts the column offset r before the row offset q."""
+def space_to_channels(x: torch.Tensor, p: int) -> torch.Tensor:  # B C T (H q) (W r) -> B (C r q) T H W
+    """Wan2.2's pixel "patchify" (each p x p pixel block folded into channels, before the encoder); not the
+    token patchify of a transformer (`minivid.layers.embed.patchify`). The channel order puts the column
+    offset r before the row offset q, as the official code does."""
     return rearrange(x, "b c t (h q) (w r) -> b (c r q) t h w", q=p, r=p)
 
 
-def unpatchify(x: torch.Tensor, p: int) -> torch.Tensor:  # B (C r q) T H W -> B C T (H q) (W r)
+def channels_to_space(x: torch.Tensor, p: int) -> torch.Tensor:  # B (C r q) T H W -> B C T (H q) (W r)
+    """The inverse of `space_to_channels` (after the decoder)."""
     return rearrange(x, "b (c r q) t h w -> b c t (h q) (w r)", q=p, r=p)
 
 
@@ -283,57 +287,10 @@ def _stream(module: nn.Module, chunks) -> torch.Tensor:
         return torch.cat([module(chunk) for chunk in chunks], dim=2)
 
 
-def _tile_spans(size: int, tile: int, stride: int) -> list[tuple[int, int]]:
-    """Tiles of width `tile` every `stride`, the last one flush with the end (all tiles full size)."""
-    if size <= tile:
-        return [(0, size)]
-    return [(s, s + tile) for s in [*range(0, size - tile, stride), size - tile]]
-
-
-def _blend_ramps(spans: list[tuple[int, int]], like: torch.Tensor) -> list[torch.Tensor]:
-    """Per-tile 1-D weights: a linear ramp up over the overlap with the previous tile, down over the next."""
-    ramps = []
-    for k, (start, end) in enumerate(spans):
-        w = like.new_ones(end - start)
-        for overlap, flip in ((spans[k - 1][1] - start if k else 0, False),
-                              (end - spans[k + 1][0] if k + 1 < len(spans) else 0, True)):
-            if overlap > 0:
-                ramp = (torch.arange(overlap, dtype=like.dtype, device=like.device) + 0.5) / overlap
-                if flip:
-                    w[-overlap:] *= ramp.flip(0)
-                else:
-                    w[:overlap] *= ramp
-        ramps.append(w)
-    return ramps
-
-
-def tiled_apply(fn, x: torch.Tensor, tile: int, stride: int, scale: float) -> torch.Tensor:
-    """Apply `fn` to overlapping `tile` x `tile` crops of `x` every `stride` pixels and blend the results.
-
-    `fn` maps `B C T h w` to `B C' T' (h*scale) (w*scale)`. Each output pixel is the weighted mean of the
-    tiles covering it, with weights ramping linearly across each overlap, so seams fade instead of jump.
-    """
-    if not 0 < stride <= tile:
-        raise ValueError(f"need 0 < tile_stride <= tile_size, got tile {tile}, stride {stride}")
-    rows, cols = _tile_spans(x.shape[-2], tile, stride), _tile_spans(x.shape[-1], tile, stride)
-    out_rows, out_cols = ([(round(a * scale), round(b * scale)) for a, b in spans] for spans in (rows, cols))
-    out = total = None
-    for (h0, h1), (oh0, oh1), wy in zip(rows, out_rows, _blend_ramps(out_rows, x)):
-        for (w0, w1), (ow0, ow1), wx in zip(cols, out_cols, _blend_ramps(out_cols, x)):
-            y = fn(x[..., h0:h1, w0:w1])  # B C' T' h' w'
-            if out is None:
-                out = y.new_zeros(*y.shape[:-2], out_rows[-1][1], out_cols[-1][1])
-                total = y.new_zeros(out_rows[-1][1], out_cols[-1][1])
-            weight = wy[:, None] * wx[None, :]
-            out[..., oh0:oh1, ow0:ow1] += y * weight
-            total[oh0:oh1, ow0:ow1] += weight
-    return out / total
-
-
 class WanVAE(nn.Module):
     """Wan2.1 / Wan2.2 video VAE. `encode` / `decode` work on normalised latents (what the diffusion model
     sees); `encode_moments` gives the raw posterior; `forward` is the training pass; `tiled_*` bound memory
-    in H, W as streaming bounds it in T. Weights load from diffusers with `minivid.interop.wan_vae`.
+    in H, W as chunked streaming bounds it in T. Weights load from diffusers with `minivid.interop.wan_vae`.
     """
 
     def __init__(self, config: WanVAEConfig = WanVAEConfig()):
@@ -350,24 +307,47 @@ class WanVAE(nn.Module):
         self.register_buffer("latents_std", std.view(1, z, 1, 1, 1), persistent=False)
 
     # ---- checks: the official code silently drops frames and crops; here bad input is an error ----
-    def _check_video(self, video: torch.Tensor) -> None:
+    def _weight_dtype(self) -> torch.dtype:
+        return self.to_moments.weight.dtype
+
+    def _check_video(self, video: torch.Tensor) -> torch.Tensor:
+        """The video, checked, in the weights' dtype (float64 pixels into a float32 VAE are converted)."""
         cfg, s, S = self.config, self.config.temporal_stride, self.config.spatial_stride
         if video.ndim != 5:
             raise ValueError(f"expected a video B C T H W, got shape {tuple(video.shape)}; "
                              "for images B C H W use video.unsqueeze(2) (one frame)")
+        if not video.is_floating_point():
+            raise ValueError(f"expected float pixels in [-1, 1], got dtype {video.dtype}; convert uint8 frames "
+                             "with `video.float() / 127.5 - 1`")
         _, c, t, h, w = video.shape
         if c != cfg.image_channels:
-            raise ValueError(f"expected {cfg.image_channels} channels (RGB in [-1, 1]), got {c}")
+            raise ValueError(f"expected {cfg.image_channels} channels (RGB in [-1, 1]), got {c}; a video is "
+                             f"B C T H W (channels before frames: rearrange 'b t c h w -> b c t h w')")
         if t < 1 or (t - 1) % s:
             lower = 1 + s * max(0, (t - 1) // s)
             raise ValueError(f"got {t} frames; the Wan VAE needs 1+{s}n frames such as {lower} or {lower + s}")
         if h % S or w % S:
             raise ValueError(f"height and width must be multiples of {S} (the spatial stride), got {h}x{w}; "
-                             f"crop or pad to e.g. {h - h % S or S}x{w - w % S or S}")
+                             f"crop to {h - h % S or S}x{w - w % S or S} or pad to "
+                             f"{h + (-h) % S}x{w + (-w) % S}")
+        return video.to(self._weight_dtype())
 
-    def _check_latent(self, latent: torch.Tensor) -> None:
-        if latent.ndim != 5 or latent.shape[1] != self.config.z_dim or latent.shape[2] < 1:
-            raise ValueError(f"expected a latent B {self.config.z_dim} T H W (T >= 1), got shape {tuple(latent.shape)}")
+    def _check_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        """The latent, checked, in the weights' dtype."""
+        z = self.config.z_dim
+        if latent.ndim != 5 or latent.shape[1] != z or latent.shape[2] < 1:
+            raise ValueError(f"expected a latent B {z} T H W (T >= 1), got shape {tuple(latent.shape)}")
+        if not latent.is_floating_point():
+            raise ValueError(f"expected a float latent, got dtype {latent.dtype}")
+        return latent.to(self._weight_dtype())
+
+    def _check_tiles(self, tile_size: int, tile_stride: int) -> int:
+        S = self.config.spatial_stride
+        if tile_size % S or tile_stride % S:
+            raise ValueError(f"tile_size and tile_stride must be multiples of {S} (the spatial stride), got "
+                             f"{tile_size}, {tile_stride}; e.g. tile_size={max(S, tile_size // S * S)}, "
+                             f"tile_stride={max(S, tile_stride // S * S)}")
+        return S
 
     # ---- latent normalisation: the diffusion model sees roughly zero-mean, unit-variance latents ----
     def normalize_latent(self, mean: torch.Tensor) -> torch.Tensor:
@@ -376,12 +356,12 @@ class WanVAE(nn.Module):
     def denormalize_latent(self, latent: torch.Tensor) -> torch.Tensor:
         return latent * self.latents_std + self.latents_mean
 
-    # ---- encode / decode ----
-    def encode_moments(self, video: torch.Tensor, streaming: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    # ---- encode / decode. chunked=True streams the clip through the causal caches (the official path,
+    # flat memory in T); chunked=False runs it in one call (training). Both give the same numbers. ----
+    def encode_moments(self, video: torch.Tensor, chunked: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """`B 3 T H W` in [-1, 1] -> raw (mean, logvar), each `B z T' H' W'` (diffusers' `latent_dist`)."""
-        self._check_video(video)
-        x = patchify(video, self.config.patch_size)
-        if streaming:  # chunks of 1, 4, 4, ... frames: frame 0 alone, then one latent frame per chunk
+        x = space_to_channels(self._check_video(video), self.config.patch_size)
+        if chunked:  # chunks of 1, 4, 4, ... frames: frame 0 alone, then one latent frame per chunk
             s = self.config.temporal_stride
             h = _stream(self.encoder, [x[:, :, :1], *(x[:, :, i:i + s] for i in range(1, x.shape[2], s))])
         else:
@@ -389,44 +369,38 @@ class WanVAE(nn.Module):
         mean, logvar = self.to_moments(h).chunk(2, dim=1)
         return mean, logvar
 
-    def encode(self, video: torch.Tensor, streaming: bool = True) -> torch.Tensor:
+    def encode(self, video: torch.Tensor, chunked: bool = True) -> torch.Tensor:
         """`B 3 T H W` -> normalised latent mean `B z T' H' W'`, as Wan's pipeline uses it (no sampling)."""
-        return self.normalize_latent(self.encode_moments(video, streaming)[0])
+        return self.normalize_latent(self.encode_moments(video, chunked)[0])
 
-    def _decode_raw(self, z: torch.Tensor, streaming: bool) -> torch.Tensor:  # B z T' H' W' -> B 3 T H W
+    def _decode_raw(self, z: torch.Tensor, chunked: bool) -> torch.Tensor:  # B z T' H' W' -> B 3 T H W
         x = self.from_latent(z)
-        x = _stream(self.decoder, x.split(1, dim=2)) if streaming else self.decoder(x)  # 1 latent frame a step
-        return unpatchify(x, self.config.patch_size)
+        x = _stream(self.decoder, x.split(1, dim=2)) if chunked else self.decoder(x)  # 1 latent frame a step
+        return channels_to_space(x, self.config.patch_size)
 
-    def decode(self, latent: torch.Tensor, streaming: bool = True) -> torch.Tensor:
+    def decode(self, latent: torch.Tensor, chunked: bool = True) -> torch.Tensor:
         """Normalised latent `B z T' H' W'` -> video `B 3 (1+4(T'-1)) H W`, clamped to [-1, 1]."""
-        self._check_latent(latent)
-        return self._decode_raw(self.denormalize_latent(latent), streaming).clamp(-1, 1)
+        latent = self._check_latent(latent)
+        return self._decode_raw(self.denormalize_latent(latent), chunked).clamp(-1, 1)
 
     def forward(self, video: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> VAEOutput:
         """Training pass (whole sequence): reconstruction (unclamped, so gradients flow) and KL inputs."""
-        mean, logvar = self.encode_moments(video, streaming=False)
+        mean, logvar = self.encode_moments(video, chunked=False)
         z = mean
         if sample:
             noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
             z = mean + (0.5 * logvar).exp() * noise
-        return VAEOutput(self._decode_raw(z, streaming=False), mean, logvar)
+        return VAEOutput(self._decode_raw(z, chunked=False), mean, logvar)
 
     # ---- spatial tiling with linearly blended overlaps (HunyuanVideo / diffusers) ----
     def tiled_encode(self, video: torch.Tensor, tile_size: int = 256, tile_stride: int = 192) -> torch.Tensor:
         """`encode` over overlapping `tile_size` pixel tiles every `tile_stride` pixels, overlaps blended."""
-        self._check_video(video)
-        S = self.config.spatial_stride
-        if tile_size % S or tile_stride % S:
-            raise ValueError(f"tile_size and tile_stride must be multiples of {S}, got {tile_size}, {tile_stride}")
+        video, S = self._check_video(video), self._check_tiles(tile_size, tile_stride)
         return tiled_apply(self.encode, video, tile_size, tile_stride, 1 / S)
 
     def tiled_decode(self, latent: torch.Tensor, tile_size: int = 256, tile_stride: int = 192) -> torch.Tensor:
         """`decode` over overlapping tiles; sizes in output pixels, like `tiled_encode`."""
-        self._check_latent(latent)
-        S = self.config.spatial_stride
-        if tile_size % S or tile_stride % S:
-            raise ValueError(f"tile_size and tile_stride must be multiples of {S}, got {tile_size}, {tile_stride}")
+        latent, S = self._check_latent(latent), self._check_tiles(tile_size, tile_stride)
         return tiled_apply(self.decode, latent, tile_size // S, tile_stride // S, S)
 
 

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from minivid.layers.attention import CrossAttention, DecoupledCrossAttention, SelfAttention
 from minivid.layers.embed import PatchEmbed3d, patch_grid, timestep_embedding, unpatchify
+from minivid.layers.norm import modulate
 from minivid.layers.rope import ROPE_THETA, rope_3d, rope_dims
 
 TEXT_LEN = 512  # umT5 tokens the official model pads every prompt to (`text_len`)
@@ -101,40 +102,55 @@ class WanLayerNorm(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
 
 
-def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    return x * (1 + scale) + shift
-
-
 # --- the block ------------------------------------------------------------------------------------
 
 class WanBlock(nn.Module):
+    """One Wan block: modulated self-attention with 3D RoPE, cross-attention to the condition, modulated MLP.
+
+        x = x + gate_sa · self_attn(LN(x) · (1 + scale_sa) + shift_sa)     # 3D RoPE on q, k
+        x = x + cross_attn(LN_affine(x), text [, image])                   # no modulation, no gate
+        x = x + gate_ff · ffn(LN(x) · (1 + scale_ff) + shift_ff)
+
+    The six vectors are the block's own learned table `modulation (1, 6, D)` plus `e0`, the output of the
+    time MLP shared by every block. Norms, modulation and residual updates run in float32 (`fp32_chunks`,
+    `modulated`), as the official code keeps them outside bf16 autocast.
+    """
+
     def __init__(self, cfg: WanConfig):
         super().__init__()
         dim, heads = cfg.dim, cfg.heads
         self.self_attn_norm = WanLayerNorm(dim, cfg.eps)  # official `norm1`
-        self.self_attn = SelfAttention(dim, heads, qk_norm="rms_across_heads", eps=cfg.eps)
+        self.self_attn = SelfAttention(dim, heads=heads, qk_norm="rms_across_heads", eps=cfg.eps)
         self.cross_attn_norm = WanLayerNorm(dim, cfg.eps, affine=True)  # official `norm3` (!)
         if cfg.image_dim is None:
-            self.cross_attn = CrossAttention(dim, dim, heads, qk_norm="rms_across_heads", eps=cfg.eps)
+            self.cross_attn = CrossAttention(dim, context_dim=dim, heads=heads, qk_norm="rms_across_heads", eps=cfg.eps)
         else:  # image tokens arrive already projected to width `dim` by `image_embedding`
-            self.cross_attn = DecoupledCrossAttention(dim, dim, dim, heads, qk_norm="rms_across_heads", eps=cfg.eps)
+            self.cross_attn = DecoupledCrossAttention(dim, context_dim=dim, image_dim=dim, heads=heads,
+                                                      qk_norm="rms_across_heads", eps=cfg.eps)
         self.ffn_norm = WanLayerNorm(dim, cfg.eps)  # official `norm2`
         self.ffn = nn.Sequential(nn.Linear(dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
+    def fp32_chunks(self, e0: Tensor) -> tuple[Tensor, ...]:
+        """The block's table + the shared `e0` `B l 6 D`, in float32 -> six `B l D` vectors
+        (shift, scale, gate for self-attention, then for the MLP)."""
+        with fp32_island(e0.device):
+            return (self.modulation.float() + e0).unbind(dim=2)
+
+    @staticmethod
+    def modulated(norm: nn.Module, x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+        """`norm(x) · (1 + scale) + shift` in float32; autocast casts it down for the next matmul."""
+        return modulate(norm(x).float(), shift, scale)
+
     def forward(self, x: Tensor, e0: Tensor, context: Tensor, image: Tensor | None, rope: Tensor) -> Tensor:
         """x `B L D`, e0 `B l 6 D` float32 (l = 1, or L for per-token timesteps), context `B Lt D`,
         image `B Li D` or None, rope angles `L head_dim/2` -> `B L D` (float32 residual stream)."""
-        with fp32_island(x.device):
-            e = self.modulation.float() + e0  # B l 6 D
-        shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff = e.unbind(dim=2)  # each B l D
-
-        # the float32 gate lifts the residual stream to float32 from the first block on, as in the official code
-        x = x + gate_sa * self.self_attn(modulate(self.self_attn_norm(x).float(), shift_sa, scale_sa), rope=rope)
+        shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff = self.fp32_chunks(e0)  # B l D each
         conditions = (context,) if image is None else (context, image)
+        # the float32 gate lifts the residual stream to float32 from the first block on, as in the official code
+        x = x + gate_sa * self.self_attn(self.modulated(self.self_attn_norm, x, shift_sa, scale_sa), rope=rope)
         x = x + self.cross_attn(self.cross_attn_norm(x), *conditions)
-        x = x + gate_ff * self.ffn(modulate(self.ffn_norm(x).float(), shift_ff, scale_ff))
-        return x
+        return x + gate_ff * self.ffn(self.modulated(self.ffn_norm, x, shift_ff, scale_ff))
 
 
 class WanHead(nn.Module):
@@ -156,6 +172,14 @@ class WanHead(nn.Module):
 # --- the model ------------------------------------------------------------------------------------
 
 class WanModel(nn.Module):
+    """The Wan2.1 / Wan2.2 diffusion transformer: latents `B C T H W`, timesteps and text states in, flow
+    velocity `B C' T H W` out (module docstring: the three modes T2V, Wan2.1 I2V, Wan2.2 TI2V).
+
+    Patch embedding -> `layers` x `WanBlock` -> `WanHead` -> unpatchify; the timestep goes through one time
+    MLP (`time_embedding`) and one shared projection to six vectors (`time_projection`) that every block
+    adds to its own table; the text goes through `text_embedding`; the 3D RoPE angles are built per grid.
+    """
+
     def __init__(self, config: WanConfig = WanConfig()):
         super().__init__()
         cfg = self.config = config
@@ -206,13 +230,14 @@ class WanModel(nn.Module):
         """Predict the flow velocity.
 
         x: `B in_channels T H W` latents; T, H, W divisible by the patch.
-        t: `(B,)` timesteps (sigma*1000), or `(B, L)` per token with L = (T/pt)(H/ph)(W/pw) (Wan2.2 TI2V).
+        t: `(B,)` timesteps (sigma*1000), or `(B, L)` per token with L = (T/pt)(H/ph)(W/pw) (Wan2.2 TI2V);
+           a plain number (or 0-d tensor) is the same timestep for the whole batch.
         context: `B Lt text_dim` text-encoder states (any Lt; the official model pads to 512, see `pad_text`).
         image: `B Li image_dim` CLIP tokens, only for a model with `image_dim` (Wan2.1 I2V).
         Returns `B out_channels T H W` in float32.
         """
         cfg = self.config
-        grid = self.check_inputs(x, t, context, image)
+        x, t, context, image, grid = self.check_inputs(x, t, context, image)
 
         tokens = self.patch_embedding(x)  # B L D
         e, e0 = self.embed_time(t)  # B l D, B l 6 D
@@ -226,17 +251,24 @@ class WanModel(nn.Module):
         tokens = self.head(tokens, e)  # B L (pt ph pw C')
         return unpatchify(tokens, grid, cfg.patch, cfg.out_channels, patch_order="pt ph pw c")
 
-    def check_inputs(self, x: Tensor, t: Tensor, context: Tensor, image: Tensor | None) -> tuple[int, int, int]:
-        """ValueError for anything the official code would silently mis-handle; returns the token grid."""
+    def check_inputs(self, x: Tensor, t: Tensor | float, context: Tensor, image: Tensor | None):
+        """ValueError for anything the official code would silently mis-handle. Returns (x, t, context, image,
+        token grid) with a scalar t spread over the batch and float inputs in the weights' float dtype."""
         cfg = self.config
-        if x.ndim != 5 or x.shape[1] != cfg.in_channels:
+        weight = self.patch_embedding.proj.weight
+        if not torch.is_tensor(x) or x.ndim != 5 or x.shape[1] != cfg.in_channels:
             hint = " (I2V: noise 16 | mask 4 | image latent 16, see `image_condition`)" if cfg.image_dim else ""
-            raise ValueError(f"x must be latents (B, {cfg.in_channels}, T, H, W){hint}; got {tuple(x.shape)}")
+            raise ValueError(f"x must be latents (B, {cfg.in_channels}, T, H, W){hint}; got "
+                             f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}")
         grid = patch_grid(tuple(x.shape[2:]), cfg.patch)
         batch, tokens = x.shape[0], math.prod(grid)
+        if not torch.is_tensor(t):
+            t = torch.tensor(float(t), device=x.device)
+        if t.ndim == 0:
+            t = t.expand(batch)
         if tuple(t.shape) not in ((batch,), (batch, tokens)):
-            raise ValueError(f"t must be (B,) = ({batch},) or per token (B, L) = ({batch}, {tokens}) for the "
-                             f"{grid} token grid; got {tuple(t.shape)}")
+            raise ValueError(f"t must be a number, (B,) = ({batch},) or per token (B, L) = ({batch}, {tokens}) for "
+                             f"the {grid} token grid; got {tuple(t.shape)}")
         if context.ndim != 3 or context.shape[0] != batch or context.shape[2] != cfg.text_dim:
             raise ValueError(f"context must be text states (B, Lt, text_dim) = ({batch}, Lt, {cfg.text_dim}); "
                              f"got {tuple(context.shape)}")
@@ -250,12 +282,17 @@ class WanModel(nn.Module):
             if image.ndim != 3 or image.shape[0] != batch or image.shape[2] != cfg.image_dim:
                 raise ValueError(f"image must be (B, Li, image_dim) = ({batch}, Li, {cfg.image_dim}); "
                                  f"got {tuple(image.shape)}")
-        weight = self.patch_embedding.proj.weight
+        for name, value in (("x", x), ("context", context), ("image", image)):
+            if value is not None and not value.is_floating_point():
+                raise ValueError(f"{name} must hold floats, got {value.dtype}")
         autocast = torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type)
         if weight.dtype != torch.float32 and not autocast:
             raise ValueError(f"weights in {weight.dtype}: run low precision under torch.autocast(device, dtype) "
                              f"as the official code does (fp32 islands need the residual stream in float32)")
-        return grid
+        # inputs in another float dtype (float64 latents from numpy, say) follow the weights
+        x, context = x.to(weight.dtype), context.to(weight.dtype)
+        image = None if image is None else image.to(weight.dtype)
+        return x, t, context, image, grid
 
 
 # --- inputs the pipelines build -------------------------------------------------------------------

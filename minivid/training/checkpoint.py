@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
+
+from minivid.files import load_safetensors, safetensors_metadata
 
 FORMAT = "minivid.train/1"
 METADATA_KEY = "minivid.train"
@@ -112,12 +113,11 @@ def save_checkpoint(path, *, step: int, model: nn.Module, ema: nn.Module,
 
 def read_checkpoint(path, prefix: str = "") -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors whose name starts with `prefix`, the JSON metadata), tensors on the CPU."""
-    with safe_open(str(path), framework="pt", device="cpu") as file:
-        header = file.metadata() or {}
-        if METADATA_KEY not in header:
-            raise ValueError(f"{path} is not a minivid training checkpoint (no {METADATA_KEY!r} "
-                             "metadata); a plain weights file loads with safetensors.torch.load_file")
-        tensors = {name: file.get_tensor(name) for name in file.keys() if name.startswith(prefix)}
+    header = safetensors_metadata(path)
+    if METADATA_KEY not in header:
+        raise ValueError(f"{path} is not a minivid training checkpoint (no {METADATA_KEY!r} metadata); "
+                         "a plain weights file loads with minivid.files.load_safetensors")
+    tensors = load_safetensors(path, prefix=prefix)
     meta = json.loads(header[METADATA_KEY])
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} has checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
@@ -170,8 +170,7 @@ def ship_weights(checkpoint, state: dict[str, torch.Tensor], out, key: str, info
 
 def read_shipped_info(path, key: str) -> dict:
     """The JSON that `ship_weights` stored under `key`; a ValueError for a file written by something else."""
-    with safe_open(str(path), framework="pt") as file:
-        header = file.metadata() or {}
+    header = safetensors_metadata(path)
     if key not in header:
         raise ValueError(f"{path} has no {key!r} metadata; it was not written by minivid's export for this model")
     return json.loads(header[key])

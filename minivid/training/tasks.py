@@ -14,6 +14,7 @@ always the same (see data_order.py); `SyntheticClips` fits as it is. `loss_fn(mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minivid.data import SyntheticClips
+from minivid.training import t2v_task, vae_task
 from minivid.training.loop import LossFn, TrainConfig, Trainer
 
 
@@ -31,15 +33,17 @@ class Task:
     build_dataset: Callable[..., torch.utils.data.Dataset]
     loss_fn: LossFn
     description: str = ""
+    shipped: Path | None = None  # where the course ships this task's trained weights (data_samples/)
 
 
 _TASKS: dict[str, Task] = {}
 
 
-def register_task(name: str, build_model, build_dataset, loss_fn, description: str = "") -> None:
+def register_task(name: str, build_model, build_dataset, loss_fn, description: str = "",
+                  shipped: Path | None = None) -> None:
     if name in _TASKS:
         raise ValueError(f"task {name!r} is already registered")
-    _TASKS[name] = Task(name, build_model, build_dataset, loss_fn, description)
+    _TASKS[name] = Task(name, build_model, build_dataset, loss_fn, description, shipped)
 
 
 def task_names() -> list[str]:
@@ -100,15 +104,9 @@ register_task("tiny-autoencoder", TinyClipAutoencoder, SyntheticClips, reconstru
 
 # ---- tasks of the course's models: add yours below -------------------------------------------
 
-# t2v-tiny: a small Wan2.1-style text-to-video model on the tiny VAE's latents (t2v_task.py)
-from minivid.training import t2v_task  # noqa: E402
-
-register_task("t2v-tiny", t2v_task.TinyT2V, t2v_task.build_dataset, t2v_task.t2v_loss,
+register_task("t2v-tiny", t2v_task.build_model, t2v_task.build_dataset, t2v_task.t2v_loss,
               "a tiny Wan2.1-style text-to-video transformer + text encoder, flow matching on the tiny "
-              "VAE's latents of the seen caption combinations")
-
-from minivid.training.vae_task import build_vae, vae_loss  # noqa: E402
-
-register_task("wan-vae-tiny", build_vae, SyntheticClips, vae_loss,
+              "VAE's latents of the seen caption combinations", shipped=t2v_task.SHIPPED)
+register_task("wan-vae-tiny", vae_task.build_vae, SyntheticClips, vae_task.vae_loss,
               "a small Wan2.1-style causal video VAE (4x time, 4x space, 16 channels): "
-              "reconstruction + small KL (minivid/training/vae_task.py)")
+              "reconstruction + small KL (minivid/training/vae_task.py)", shipped=vae_task.SHIPPED)

@@ -15,9 +15,9 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from minivid.data import SAMPLE_DIR, SyntheticClips
+from minivid.files import load_safetensors
 from minivid.models.vae import WanVAE, WanVAEConfig, kl_divergence
 from minivid.training.checkpoint import (load_weights, read_checkpoint, read_shipped_info, run_checkpoint,
                                          ship_weights)
@@ -103,6 +103,6 @@ def load_vae(path: str | Path = SHIPPED) -> WanVAE:
     fields = read_info(path)["config"]
     config = WanVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
     vae = WanVAE(config)
-    vae.load_state_dict(load_file(str(path)))
+    vae.load_state_dict(load_safetensors(path))
     return vae.eval()
 
