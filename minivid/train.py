@@ -15,8 +15,11 @@ tasks); this module is its command line and re-exports its public names.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
+
+from minivid.data import check_frames, frame_size
 
 from minivid.training import (Task, TrainConfig, Trainer, build_trainer, get_task, latest_checkpoint,
                               load_weights, read_checkpoint, read_log, register_task, task_names)
@@ -43,25 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("--task", required=True, choices=task_names(), help="what to train: "
         + "; ".join(f"{name}: {get_task(name).description}" for name in task_names()))
     run = parser.add_argument_group("optimisation")
-    run.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in the run")
-    run.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                     help="GLOBAL batch per optimizer step, summed over processes and accumulation "
-                          "micro-batches; must be divisible by grad-accum x processes")
-    run.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
-                     help="split each step's batch into this many micro-batches (less memory, same result)")
-    run.add_argument("--lr", type=float, default=defaults.lr, help="peak AdamW learning rate")
-    run.add_argument("--warmup", type=int, default=defaults.warmup,
-                     help="steps of linear lr warm-up, followed by cosine decay to the end")
-    run.add_argument("--min-lr-ratio", type=float, default=defaults.min_lr_ratio,
-                     help="the cosine ends at lr x this")
-    run.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
-                     help="AdamW weight decay on matrices and kernels (not on biases and norms)")
-    run.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
-                     help="clip the global gradient norm to this (0: never clip)")
-    run.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
-                     help="EMA of the weights: ema = decay x ema + (1 - decay) x weights, each step")
-    run.add_argument("--seed", type=int, default=defaults.seed,
-                     help="seeds the model init, the data order and the loss's random draws")
+    for option, kind, text in [  # each default is TrainConfig's field of the same name
+        ("--steps", int, "optimizer steps in the run"),
+        ("--batch-size", int, "GLOBAL batch per optimizer step, summed over processes and accumulation "
+                              "micro-batches; must be divisible by grad-accum x processes"),
+        ("--grad-accum", int, "split each step's batch into this many micro-batches (less memory, same result)"),
+        ("--lr", float, "peak AdamW learning rate"),
+        ("--warmup", int, "steps of linear lr warm-up, followed by cosine decay to the end"),
+        ("--min-lr-ratio", float, "the cosine ends at lr x this"),
+        ("--weight-decay", float, "AdamW weight decay on matrices and kernels (not on biases and norms)"),
+        ("--grad-clip", float, "clip the global gradient norm to this (0: never clip)"),
+        ("--ema-decay", float, "EMA of the weights: ema = decay x ema + (1 - decay) x weights, each step"),
+        ("--seed", int, "seeds the model init, the data order and the loss's random draws"),
+    ]:
+        run.add_argument(option, type=kind, default=getattr(defaults, option[2:].replace("-", "_")), help=text)
     data = parser.add_argument_group("data (the task's dataset)")
     data.add_argument("--data-length", type=int, default=256, help="number of clips in the dataset")
     data.add_argument("--frames", type=int, default=17, help="frames per clip (1+4n)")
@@ -99,24 +97,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainConfig:
+    """Every option checked before anything is built or loaded: a bad value is an argparse error (usage +
+    one line, exit 2) that names the option, never a traceback or a run that silently trains nothing."""
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (torch's default) or a positive count, got {args.threads}")
+    if args.grad_clip < 0:
+        parser.error(f"--grad-clip must be >= 0 (0: never clip), got {args.grad_clip}")
+    if args.data_length < 1:
+        parser.error(f"--data-length must be at least 1 clip, got {args.data_length}")
+    for option, check, value in (("--frames", check_frames, args.frames), ("--size", frame_size, args.size)):
+        try:
+            check(value)
+        except ValueError as error:
+            parser.error(f"{option}: {error}")
+    if args.resume is not None and not Path(args.resume).exists():
+        parser.error(f"--resume {args.resume}: no such file or directory")
+    try:
+        return TrainConfig(
+            steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+            warmup=args.warmup, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
+            grad_clip=args.grad_clip or None, ema_decay=args.ema_decay, seed=args.seed,
+            precision=args.precision, deterministic=args.deterministic, compile=args.compile,
+            device=args.device, out_dir=args.out, save_every=args.save_every, log_every=args.log_every,
+            workers=args.workers, progress=not args.no_progress)
+    except ValueError as error:  # "batch_size must be ..." -> "--batch-size must be ..."
+        name, _, rest = str(error).partition(" ")
+        parser.error(f"--{name.replace('_', '-')} {rest}")
+
+
 def main(argv: list[str] | None = None) -> Trainer:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads < 0:
-        parser.error(f"--threads must be 0 (torch's default) or a positive count, got {args.threads}")
+    args.out = args.out or f"runs/{args.task}"
+    config = check_args(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = args.out or f"runs/{args.task}"
+    out = args.out
     if args.resume is None and latest_checkpoint(out) is not None:
         parser.error(f"{out} already holds checkpoints: pass --resume {out} to continue that run, "
                      "or choose another --out")
-    config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-        warmup=args.warmup, min_lr_ratio=args.min_lr_ratio, weight_decay=args.weight_decay,
-        grad_clip=args.grad_clip or None, ema_decay=args.ema_decay, seed=args.seed,
-        precision=args.precision, deterministic=args.deterministic, compile=args.compile,
-        device=args.device, out_dir=out, save_every=args.save_every, log_every=args.log_every,
-        workers=args.workers, progress=not args.no_progress)
     trainer = build_trainer(args.task, config, length=args.data_length, frames=args.frames,
                             size=args.size, data_seed=args.data_seed)
     process, micro = trainer.process, trainer.data_order.micro_batch
@@ -124,7 +144,10 @@ def main(argv: list[str] | None = None) -> Trainer:
         print(f"{args.task} on {trainer.device} ({trainer.precision}): global batch {args.batch_size} = "
               f"{process.world_size} process(es) x {args.grad_accum} micro-batch(es) x {micro} clips")
     if args.resume:
-        path = trainer.load(args.resume)
+        try:
+            path = trainer.load(args.resume)
+        except (ValueError, FileNotFoundError) as error:  # not a checkpoint, or one of another run
+            parser.error(f"--resume {args.resume}: {error}")
         if process.is_main:
             print(f"resuming from {path} at step {trainer.step}")
     trainer.train()

@@ -9,6 +9,7 @@ from einops import rearrange
 from minivid.layers.conv import (PAD_MODES, CausalConv3d, PseudoConv3d, inflate_conv2d, inflate_conv_weight,
                                  streaming)
 from minivid.layers.norm import future_leak
+from minivid.models.vae import Downsample
 
 
 
@@ -120,6 +121,19 @@ def test_streaming_context_clears_the_cache_on_enter_and_exit():
     conv.cache = torch.ones(1, 2, 2, 4, 4)  # e.g. left over from a stream that raised
     with streaming(conv):  # a new clip starts from padding, not from an old tail
         torch.testing.assert_close(conv(video), whole, rtol=0, atol=0)
+
+
+def test_is_first_chunk_is_a_query_and_streaming_counts_the_chunks():
+    """Asking twice gives the same answer; only a forward call inside `streaming` moves a layer on."""
+    down = Downsample(2, temporal=True)
+    assert down.is_first_chunk() and down.is_first_chunk()  # outside a stream: always a whole clip
+    with streaming(down):
+        assert down.is_first_chunk() and down.is_first_chunk() and down.chunks_done == 0
+        down(torch.randn(1, 2, 1, 4, 4))
+        assert not down.is_first_chunk() and not down.is_first_chunk() and down.chunks_done == 1
+        down(torch.randn(1, 2, 2, 4, 4))
+        assert down.chunks_done == 2
+    assert down.is_first_chunk() and down.chunks_done == 0 and not down._forward_hooks
 
 
 def test_bad_pad_mode_is_an_error():

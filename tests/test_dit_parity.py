@@ -15,7 +15,7 @@ diffusers = pytest.importorskip("diffusers")
 
 import minivid.presets as presets  # noqa: E402
 from minivid.interop.dit import (config_from_diffusers, config_to_diffusers, diffusers_to_minivid,  # noqa: E402
-                                 from_diffusers, minivid_to_diffusers, to_diffusers)
+                                 from_diffusers, from_pretrained, minivid_to_diffusers, to_diffusers)
 from minivid.models.dit import DiT  # noqa: E402
 
 DIFFUSERS_TINY = dict(  # tiny DiTTransformer2DModel, the scale of diffusers' own tests
@@ -178,3 +178,12 @@ def test_diffusers_counts_one_embedder_per_block():
     with torch.device("meta"):
         xl = sum(p.numel() for p in diffusers.DiTTransformer2DModel(**DIFFUSERS_XL).parameters())
     assert xl == 749_826_464 == presets.count_params("dit-xl-2") + 27 * embedder_size(1152)
+
+
+def test_from_pretrained_reads_a_diffusers_folder(tmp_path):
+    theirs = peer(seed=3)
+    theirs.save_pretrained(tmp_path)
+    ours = from_pretrained(tmp_path)
+    assert ours.config == config_from_diffusers(theirs.config) and not ours.training
+    out, expected = run_both(theirs, ours, latent(16, 16), torch.tensor([999, 3]), torch.tensor([207, 1000]))
+    assert relative_error(out, expected) <= TOLERANCE

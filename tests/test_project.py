@@ -13,6 +13,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 import minivid
+import minivid.models.dit
+import minivid.models.wan
+import minivid.presets
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -112,3 +115,80 @@ def test_readme_lists_every_notebook():
     listed = re.findall(r"\[`(\d\d_\w+\.py)`\]", readme)
     assert listed == [p.name for p in NOTEBOOKS], (
         "README's notebook list is out of date; it should list, in order: " + ", ".join(p.name for p in NOTEBOOKS))
+
+
+# ---- the package's layers ----------------------------------------------------------------------
+
+# Each layer may import only from itself and the layers before it (DESIGN.md's order, with `data` after
+# `sampling`: it depends on nothing in minivid but `files`, and `training`/`evaluation` read it).
+LAYERS = [("config", "files"), ("layers",), ("models",), ("diffusion",), ("presets",), ("interop",),
+          ("sampling",), ("data",), ("training", "train"), ("evaluation",), ("viz",)]
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if module.count(".") else ""
+    for rank, names in enumerate(LAYERS):
+        if top in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it where it belongs")
+
+
+def test_no_module_imports_from_a_later_layer():
+    import ast
+
+    upward = []
+    for path in sorted((ROOT / "minivid").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module == "minivid":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                       [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            for target in targets:
+                if target.startswith("minivid.") and layer_of(target) > layer_of(module):
+                    upward.append(f"{module} imports {target}")
+    assert not upward, "imports that go up the layers:\n" + "\n".join(upward)
+
+
+# ---- docs that say only what exists ---------------------------------------------------------------------
+
+def load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_what_is_built_table_is_derived_from_the_code():
+    whats_built = load_script("whats_built")
+    table = whats_built.table()
+    assert whats_built.readme_block((ROOT / "README.md").read_text()) == table, (
+        "README.md's 'what is built' table is out of date: run `python scripts/whats_built.py --write`")
+    families = minivid.presets.families()
+    assert len(table.splitlines()) == 2 + len(families)
+    for family, names in families.items():
+        assert family in table
+        for name in names:
+            preset = minivid.presets.get(name)
+            assert (f"`{name}`" in table) == (preset.expected_params is not None), name
+
+
+def test_the_what_is_built_derivation_finds_a_strict_from_scratch_proof_and_nothing_else():
+    whats_built = load_script("whats_built")
+    proof = "ours = jitter(DiT(cfg))\nscratch.load_state_dict(ours.state_dict(), strict=True)\n"
+    assert whats_built.proves_from_scratch(proof, minivid.models.dit.DiT)
+    assert not whats_built.proves_from_scratch(proof.replace("strict=True", "strict=False"), minivid.models.dit.DiT)
+    assert not whats_built.proves_from_scratch(proof, minivid.models.wan.WanModel)
+
+
+def test_nothing_cites_the_private_desk():
+    """The course stands alone: no `reference/*.md`, no private file names of the write-ups, no ../shared."""
+    pattern = re.compile(r"reference/[a-z_]+\.md|\bseeds? 00[0-4]\b|\.\./shared|[\u4e00-\u9fff]", re.I)
+    files = [p for folder in ("minivid", "notebooks", "tests", "scripts") for p in (ROOT / folder).rglob("*.py")]
+    files += [ROOT / "README.md", ROOT / "data_samples" / "README.md", ROOT / "course.py"]
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()[:80]}" for p in files
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if pattern.search(line) and p.name != "test_project.py"]
+    assert not found, "citations learners cannot follow:\n" + "\n".join(found)

@@ -11,7 +11,8 @@ diffusers = pytest.importorskip("diffusers")
 
 import minivid.presets as presets  # noqa: E402
 from minivid.interop.wan_vae import (config_from_diffusers, config_to_diffusers, diffusers_to_minivid,  # noqa: E402
-                                     from_diffusers, key_map, minivid_to_diffusers, to_diffusers)
+                                     from_diffusers, from_pretrained, key_map, minivid_to_diffusers,
+                                     to_diffusers)
 from minivid.models.vae import WanVAE, space_to_channels  # noqa: E402
 
 DIFFUSERS_TINY = {  # tiny AutoencoderKLWan configs (Wan2.1 and Wan2.2 layouts)
@@ -124,3 +125,15 @@ def test_converter_rejects_a_state_dict_of_another_config():
     with pytest.raises(ValueError, match="does not match the config"):
         minivid_to_diffusers(WanVAE(presets.build("wan2.1-vae-tiny").config).state_dict(),
                              presets.build("wan2.2-vae-tiny").config)
+
+
+@pytest.mark.parametrize("name", list(DIFFUSERS_TINY))
+def test_from_pretrained_reads_a_diffusers_vae_folder(tmp_path, name):
+    theirs = peer(name)
+    theirs.save_pretrained(tmp_path)
+    ours = from_pretrained(tmp_path)
+    assert ours.config == config_from_diffusers(theirs.config) and not ours.training
+    video = torch.rand(1, 3, 5, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        expected = theirs.encode(video).latent_dist.mean
+        assert relative_error(ours.encode_moments(video)[0], expected) <= 1e-5

@@ -1,4 +1,4 @@
-"""diffusers `DiTTransformer2DModel` <-> minivid `DiT`: configs and state dicts, both directions.
+"""diffusers `DiTTransformer2DModel` <-> minivid `DiT`: configs and state dicts, both directions, `from_pretrained`.
 
 Most of the mapping is renaming (`attn1.to_out.0` → `attn.to_out`, `ff.net.0.proj` → `mlp.0`,
 `norm1.linear` → `adaLN_modulation.1`, `proj_out_1/2` → `final_layer`). One difference is
@@ -20,13 +20,16 @@ weights run with the 127 divisor, i.e. not exactly the official model.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from minivid.interop.folder import read_folder
 from minivid.interop.keys import build_with_weights, check_keys, invert, key_map, rename
 from minivid.models.dit import DiT, DiTConfig
 
+DIFFUSERS_CLASS = "DiTTransformer2DModel"
 _EMBEDDER = {  # minivid's shared embedder -> the name of each copy inside `transformer_blocks.{i}.norm1.emb.`
     "t_embedder.mlp.0.weight": "timestep_embedder.linear_1.weight",
     "t_embedder.mlp.0.bias": "timestep_embedder.linear_1.bias",
@@ -150,3 +153,11 @@ def to_diffusers(model: DiT):
         theirs = theirs.to(weight.dtype)
     theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
     return theirs
+
+
+def from_pretrained(folder: str | Path, device: str | torch.device = "cpu", atol: float = 0.0) -> DiT:
+    """A `DiT` from a diffusers-layout folder (e.g. `facebook/DiT-XL-2-256/transformer`), in eval mode, with
+    diffusers' conventions (see the top of this module)."""
+    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
+    config = config_from_diffusers(config_dict)
+    return build_with_weights(lambda: DiT(config), diffusers_to_minivid(state_dict, config, atol)).eval()

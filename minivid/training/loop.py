@@ -66,6 +66,25 @@ class TrainConfig:
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
     progress: bool = True  # tqdm bar (rank 0 only)
 
+    def __post_init__(self):
+        """A ValueError for every setting that would train nothing, crash later or train silently wrong."""
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        for name in ("steps", "batch_size", "grad_accum", "log_every"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "a whole number >= 1")
+        for name in ("warmup", "save_every", "workers"):
+            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name, "a whole number >= 0")
+        need(self.batch_size % self.grad_accum == 0, "batch_size",
+             f"divisible by grad_accum ({self.grad_accum}): each micro-batch holds batch_size / grad_accum clips")
+        need(math.isfinite(self.lr) and self.lr > 0, "lr", "a positive learning rate such as 1e-3")
+        need(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "in [0, 1] (the cosine ends at lr x min_lr_ratio)")
+        need(self.weight_decay >= 0, "weight_decay", ">= 0")
+        need(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "None (never clip) or > 0")
+        need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1), e.g. 0.999 (1 would never update the EMA)")
+        need(self.precision in ("auto", "fp32", "bf16"), "precision", "'auto', 'fp32' or 'bf16'")
+
 
 # What a resumed run may change: how it is watched and how long it goes on, not what it computes.
 CHANGEABLE_ON_RESUME = {"steps", "out_dir", "save_every", "log_every", "workers", "progress", "device",
