@@ -1,49 +1,195 @@
-"""How well a tiny text-to-video model follows its prompts, read back from the pixels of its clips.
+"""The strict text-to-video benchmark: one comparable row for every tiny text-to-video family.
 
-Every combination is generated once per seed, decoded by the tiny VAE and read by `minivid.data.describe`;
-the table gives the fraction of clips whose shape, colour and motion (and all three) match the prompt, on
-combinations seen in training and on held-out ones (every word seen, the combination never).
-`scripts/eval_t2v.py` is its command line.
+Each family of the course (Wan first; CogVideoX, HunyuanVideo, the U-Net systems and the token models
+add theirs with `register_family`) ships a tiny model trained on the same synthetic captions. The
+benchmark generates every held-out combination (never in training, every word seen) and as many seen
+ones, once per seed, and reads each clip back from its pixels with `minivid.data`:
+
+- strict shape / colour: the word must hold on at least 90% of the frames (`data.STRICT_SHARE`), so an
+  object that turns yellow half-way or melts into a blob is wrong; motion: from the centroid track;
+  "all three": all of them at once;
+- the whole-clip reading (one shape and one colour for the whole clip) as a second column;
+- identity drift (share of frames whose shape/colour differs from the clip's majority) and flicker
+  (frame-to-frame change of the object's mask once its motion is taken out);
+- the cost: parameters, training minutes of the shipped run, sampling seconds per clip.
+
+`scripts/eval_t2v.py --model NAME` is its command line; it prints the row and writes a frame grid.
 """
 from __future__ import annotations
 
-from minivid.data import accuracy, caption
-from minivid.models.tiny_t2v import TinyT2V
-from minivid.models.vae import WanVAE
-from minivid.sampling import generate
-from minivid.training.t2v_task import HELD_OUT, TRAIN_COMBINATIONS
+import functools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor, nn
+
+from minivid.data import caption, describe, judge
+from minivid.sampling import generate as generate_wan
+from minivid.training import tasks
+from minivid.training.checkpoint import read_shipped_info
+from minivid.training import t2v_task
+from minivid.training.t2v_task import HELD_OUT, METADATA_KEY, TRAIN_COMBINATIONS, load_t2v
+from minivid.training.vae_task import load_vae
+from minivid.viz import frame_grid
 
 SEEN_SAMPLE = TRAIN_COMBINATIONS[::4]  # 18 of the 72 seen combinations, as many as are held out
+SEEDS = (0, 1, 2, 3)
+WORDS = ("shape", "colour", "motion", "all")
 
 
-def prompt_following(model: TinyT2V, vae: WanVAE, combinations, seeds=(0, 1), batch: int = 36,
-                     **sampling) -> tuple[dict[str, float], list]:
-    """Generate every combination once per seed, read the clips back with `data.describe`:
-    (accuracy dict as `data.accuracy`, the videos `C T H W` in order seed-major)."""
+@dataclass(frozen=True)
+class Family:
+    """A tiny text-to-video family: how to load its shipped model and how to sample it."""
+    name: str
+    task: str  # the training task; its shipped weights are what the benchmark samples
+    load: Callable[[Path], nn.Module]  # shipped file -> the trained model, in eval mode
+    generate: Callable[..., Tensor]  # generate(model, captions, seed=, **sampling) -> `B 3 T H W` in [-1, 1]
+    metadata_key: str  # where the shipped file keeps its JSON (training minutes, step, ...)
+    export: Callable[[Path], Path] | None = None  # a training run -> its shipped file
+    description: str = ""
+
+    @property
+    def shipped(self) -> Path:
+        return tasks.get_task(self.task).shipped
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> None:
+    if family.name in _FAMILIES:
+        raise ValueError(f"family {family.name!r} is already registered")
+    tasks.get_task(family.task)  # the task must exist
+    _FAMILIES[family.name] = family
+
+
+def family_names() -> list[str]:
+    return list(_FAMILIES)
+
+
+def get_family(name: str) -> Family:
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown family {name!r}; the benchmark knows: {', '.join(_FAMILIES)}")
+    return _FAMILIES[name]
+
+
+@dataclass
+class Row:
+    """One family's benchmark result: `scores[set]` = `data.score`-style means, per set of combinations."""
+    family: str
+    params: int
+    train_minutes: float | None
+    seconds_per_clip: float
+    seeds: tuple[int, ...]
+    scores: dict[str, dict[str, float]]
+    clips: dict[str, list[tuple[Tensor, tuple[str, str, str], dict]]] = field(repr=False, default_factory=dict)
+
+
+def run_family(model: nn.Module, generate: Callable[..., Tensor], combinations, seeds=SEEDS, batch: int = 36,
+               **sampling) -> tuple[dict[str, float], list, float]:
+    """Generate every combination once per seed and judge each clip: (mean scores with "clips",
+    [(video C T H W, (shape, colour, motion), verdict)], sampling seconds per clip)."""
     combinations = [tuple(c) for c in combinations]
     captions = [caption(*c) for c in combinations]
-    videos = []
+    clips, seconds = [], 0.0
     for seed in seeds:
         for start in range(0, len(captions), batch):
-            videos.extend(generate(model, vae, captions[start:start + batch], seed=seed, **sampling))
-    return accuracy(videos, combinations * len(seeds)), videos
+            began = time.perf_counter()
+            videos = generate(model, captions[start:start + batch], seed=seed, **sampling)
+            seconds += time.perf_counter() - began
+            for video, combo in zip(videos, combinations[start:start + batch]):
+                clips.append((video, combo, judge(describe(video), combo)))
+    means = {key: sum(v[key] for _, _, v in clips) / len(clips) for key in clips[0][2]}
+    return {**means, "clips": len(clips)}, clips, seconds / len(clips)
 
 
-def measure(model: TinyT2V, vae: WanVAE, seeds=(0, 1), combinations: int = len(HELD_OUT),
-            **sampling) -> dict[str, dict[str, float]]:
-    """Prompt following on the first `combinations` seen (SEEN_SAMPLE) and held-out combinations, once
-    per seed: {"seen": accuracies + "clips", "held-out": ...}. What `scripts/eval_t2v.py` reports."""
-    results = {}
-    for name, combos in (("seen", SEEN_SAMPLE[:combinations]), ("held-out", HELD_OUT[:combinations])):
-        results[name], _ = prompt_following(model, vae, combos, seeds=seeds, **sampling)
-        results[name]["clips"] = len(combos) * len(seeds)
-    return results
+def benchmark(name: str, seeds=SEEDS, combinations: int = len(HELD_OUT), weights: str | Path | None = None,
+              **sampling) -> Row:
+    """The row of family `name`: its shipped model (or `weights`) on the first `combinations` seen
+    (`SEEN_SAMPLE`) and held-out combinations, once per seed."""
+    family = get_family(name)
+    path = Path(weights) if weights is not None else family.shipped
+    model = family.load(path)
+    try:
+        seconds = read_shipped_info(path, family.metadata_key).get("train_seconds")
+    except ValueError:  # a training run rather than a shipped file
+        seconds = None
+    scores, clips, per_clip = {}, {}, []
+    for split, combos in (("seen", SEEN_SAMPLE[:combinations]), ("held-out", HELD_OUT[:combinations])):
+        scores[split], clips[split], cost = run_family(model, family.generate, combos, seeds, **sampling)
+        per_clip.append(cost)
+    return Row(name, sum(p.numel() for p in model.parameters()), seconds / 60 if seconds else None,
+               sum(per_clip) / len(per_clip), tuple(seeds), scores, clips)
 
 
-def accuracy_table(results: dict[str, dict[str, float]]) -> str:
-    """`measure`'s results as a text table: one row per set of combinations, accuracies in %."""
-    words = ("shape", "colour", "motion", "all")
-    rows = [f"{'combinations':14}{'clips':>6}" + "".join(f"{w:>8}" for w in words)]
-    for name, acc in results.items():
-        rows.append(f"{name:14}{acc['clips']:>6}" + "".join(f"{acc[w]:8.1%}" for w in words))
-    return "\n".join(rows)
+def table(rows: list[Row]) -> str:
+    """Markdown table, one line per family: strict accuracies (whole-clip "all" in brackets), drift, cost."""
+    head = ["family", "params", "train min", "s/clip"]
+    for split in ("seen", "held-out"):
+        head += [f"{split} {w}" for w in WORDS] + [f"{split} drift"]
+    head += ["flicker", "clips"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.family, f"{row.params / 1e6:.2f} M",
+                 f"{row.train_minutes:.1f}" if row.train_minutes else "—", f"{row.seconds_per_clip:.2f}"]
+        for split in ("seen", "held-out"):
+            s = row.scores[split]
+            cells += [f"{s[w]:.1%}" for w in WORDS[:3]] + [f"**{s['all']:.1%}** ({s['whole_all']:.1%})",
+                                                           f"{s['drift']:.1%}"]
+        flicker = sum(row.scores[s]["flicker"] for s in row.scores) / len(row.scores)
+        cells += [f"{flicker:.3f}", str(sum(row.scores[s]["clips"] for s in row.scores))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def grid(row: Row, per_group: int = 4, every: int = 2) -> plt.Figure:
+    """A frame grid a person can judge at a glance: seen clips, held-out clips, and failures (strict), each
+    row titled with its prompt and what the benchmark read."""
+    def label(video, combo, verdict) -> str:
+        marks = "".join(("✓" if verdict[w] else "✗") for w in ("shape", "colour", "motion"))
+        return f"{caption(*combo)}  [{marks}, drift {verdict['drift']:.0%}]"
+
+    picked, titles = [], []
+    for split in ("seen", "held-out"):
+        for video, combo, verdict in row.clips[split][:per_group]:
+            picked.append(video)
+            titles.append(f"{split}: " + label(video, combo, verdict))
+    failures = [c for split in ("seen", "held-out") for c in row.clips[split] if not c[2]["all"]]
+    for video, combo, verdict in failures[:per_group]:
+        picked.append(video)
+        titles.append("failure: " + label(video, combo, verdict))
+    return frame_grid(*picked, titles=titles, every=every)
+
+
+@torch.no_grad()
+def calibration(vae, per_combination: int = 1, seed: int = 10**6) -> dict[str, dict[str, float]]:
+    """The analyser's own accuracy: clean clips of every combination, and the same clips encoded and
+    decoded by `vae` (the best a model sampling in that latent space could score)."""
+    from minivid.data import ALL_COMBINATIONS, make_clip, score
+
+    clips = [make_clip(*combo, seed=seed + per_combination * i + k)
+             for i, combo in enumerate(ALL_COMBINATIONS) for k in range(per_combination)]
+    videos = torch.stack([c.video for c in clips])
+    decoded = torch.cat([vae.decode(vae.encode(chunk)) for chunk in videos.split(32)])
+    return {"clean": {**score(videos, clips), "clips": len(clips)},
+            "VAE reconstructions": {**score(decoded, clips), "clips": len(clips)}}
+
+
+# ---- the families ----------------------------------------------------------------------------------------
+
+@functools.cache
+def _course_vae():
+    return load_vae()
+
+
+def _generate_wan(model, captions, *, seed: int = 0, **sampling) -> Tensor:
+    return generate_wan(model, _course_vae(), captions, seed=seed, **sampling)
+
+
+register_family(Family("wan", "t2v-tiny", load_t2v, _generate_wan, METADATA_KEY, t2v_task.export,
+                       "Wan2.1 transformer (3D RoPE, shared time MLP, cross-attention) + word-level text "
+                       "encoder, flow matching on the course VAE's latents"))

@@ -44,6 +44,7 @@ from pathlib import Path
 from tempfile import mkdtemp
 
 import torch
+from IPython.display import Markdown, display
 from torch.testing import assert_close
 
 from minivid import data, evaluation, viz
@@ -231,9 +232,12 @@ for prompt, video in zip(prompts, videos):
 # corners and are read as circles.
 
 # %%
-accuracies = evaluation.measure(model, vae, seeds=MEASURE_SEEDS, combinations=MEASURE_COMBOS)
-print(evaluation.accuracy_table(accuracies))
-assert accuracies["seen"]["all"] >= 0.6 and accuracies["held-out"]["all"] >= 0.5
+row = evaluation.benchmark("wan", seeds=MEASURE_SEEDS, combinations=MEASURE_COMBOS)
+display(Markdown(evaluation.table([row])))
+assert row.scores["seen"]["whole_all"] >= 0.6 and row.scores["held-out"]["whole_all"] >= 0.5
+
+# %%
+evaluation.grid(row)
 
 # %% [markdown]
 # ## 6. Guidance scale and number of steps
@@ -302,9 +306,9 @@ if RETRAIN_STEPS:
     fig = viz.plot_curve(losses, title="flow-matching loss (log scale)", log_y=True, steps=steps)
     fig.axes[0].plot([r["step"] for r in mine], [r["loss"] for r in mine])
     fig.axes[0].legend(["shipped run", f"your {RETRAIN_STEPS} steps"])
-    display(fig)  # noqa: F821 (IPython)
+    display(fig)
     retrained = t2v_task.load_t2v(out)
-    display(viz.frame_grid(*generate(retrained, vae, prompts, seed=0), titles=prompts, every=2))  # noqa: F821
+    display(viz.frame_grid(*generate(retrained, vae, prompts, seed=0), titles=prompts, every=2))
 else:
     print("CI mode: not retraining (set MINIVID_FAST=0, or RETRAIN_STEPS in the first cell)")
 

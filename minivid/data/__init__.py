@@ -6,13 +6,13 @@
 
 Everything is importable from `minivid.data` directly (`data.make_clip`, `data.describe`, ...).
 """
-from minivid.data.analyser import Description, accuracy, describe
+from minivid.data.analyser import STRICT_SHARE, Description, accuracy, describe, judge, score
 from minivid.data.samples import REGENERATE, SAMPLE_DIR, load_samples, sample_specs, write_samples
 from minivid.data.synthetic import (ALL_COMBINATIONS, BACKGROUND, COLOURS, MIN_SIZE, MOTIONS, SHAPES, VOCABULARY,
                                     Clip, SyntheticClips, caption, check_frames, coverage, frame_size, make_clip,
                                     parse_caption, random_clip, rgb, split_combinations, to_uint8)
 
-__all__ = ["Description", "accuracy", "describe", "REGENERATE", "SAMPLE_DIR", "load_samples", "sample_specs",
+__all__ = ["STRICT_SHARE", "Description", "accuracy", "describe", "judge", "score", "REGENERATE", "SAMPLE_DIR", "load_samples", "sample_specs",
            "write_samples", "ALL_COMBINATIONS", "BACKGROUND", "COLOURS", "MIN_SIZE", "MOTIONS", "SHAPES",
            "VOCABULARY", "Clip", "SyntheticClips", "caption", "check_frames", "coverage", "frame_size",
            "make_clip", "parse_caption", "random_clip", "rgb", "split_combinations", "to_uint8"]
