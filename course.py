@@ -4,6 +4,9 @@
     python3 course.py lab       create/reuse .venv, install everything, open JupyterLab on notebook 00
     python3 course.py test      create/reuse .venv, install everything, run every test and notebook
     python3 course.py doctor    check this machine (Python, disk, memory, torch build, browser): what to fix
+    python3 course.py book      build the browsable book of the whole course with outputs (learner mode,
+                                ~10 minutes; --fast for CI-sized outputs), then open build/book/_build/html
+    python3 course.py ipynb     write every notebook as .ipynb (for Colab and other tools) into build/ipynb
 
 Needs nothing but Python (3.10+) with pip and venv. Every command is safe to re-run: the environment is
 reused and only re-installed when pyproject.toml changes.
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MINIVID_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
-EXTRAS = {"lab": "notebooks", "test": "notebooks,test"}
+EXTRAS = {"lab": "notebooks", "test": "notebooks,test", "book": "notebooks,book"}
 # torch is installed before the project so that pip never picks a torch build on its own
 # (on a plain Linux box an unpinned `torch` can mean a multi-GB CUDA download).
 TORCH = os.environ.get("MINIVID_TORCH", "torch==2.13.0")
@@ -199,7 +202,17 @@ def doctor(args: list[str]) -> int:
     return 1 if problems else 0
 
 
-COMMANDS = {"lab": lab, "test": test, "doctor": doctor}
+def book(args: list[str]) -> int:
+    setup(EXTRAS["book"])
+    return subprocess.call([str(PY), str(ROOT / "scripts" / "build_book.py"), "book", *args], cwd=ROOT)
+
+
+def ipynb(args: list[str]) -> int:
+    setup(EXTRAS["lab"])
+    return subprocess.call([str(PY), str(ROOT / "scripts" / "build_book.py"), "ipynb", *args], cwd=ROOT)
+
+
+COMMANDS = {"lab": lab, "test": test, "doctor": doctor, "book": book, "ipynb": ipynb}
 
 
 def main(argv: list[str] | None = None) -> int:

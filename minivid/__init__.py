@@ -3,7 +3,7 @@
 Layers (`minivid.layers`) build models (`minivid.models`); `minivid.presets` names every
 configuration, tiny and full-size; `minivid.data` and `minivid.viz` serve the notebooks.
 """
-from minivid.config import fast_mode
+from minivid.config import fast_mode, runs_dir
 
 __version__ = "0.1.0"
 
@@ -25,4 +25,4 @@ def check_environment() -> dict[str, str]:
     return found
 
 
-__all__ = ["fast_mode", "check_environment", "__version__"]
+__all__ = ["fast_mode", "runs_dir", "check_environment", "__version__"]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from minivid.config import runs_dir
 from minivid.data import check_frames, frame_size
 
 from minivid.training import (Task, TrainConfig, Trainer, build_trainer, get_task, latest_checkpoint,
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "models run fastest with 1 on a machine busy with other work")
     files = parser.add_argument_group("checkpoints and log")
     files.add_argument("--out", default=None,
-                       help="directory for checkpoints and log.jsonl (default: runs/TASK)")
+                       help="directory for checkpoints and log.jsonl (default: runs/TASK at the top of the repository)")
     files.add_argument("--resume", default=None, metavar="PATH",
                        help="continue exactly from a checkpoint file, or the latest one in a directory")
     files.add_argument("--save-every", type=int, default=defaults.save_every,
@@ -129,7 +130,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Tra
 def main(argv: list[str] | None = None) -> Trainer:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.out = args.out or f"runs/{args.task}"
+    args.out = args.out or str(runs_dir() / args.task)
     config = check_args(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -10,8 +10,12 @@ with values in [-1, 1], the range VAEs and diffusion models work in.
 """
 from __future__ import annotations
 
+import base64
+import html
 import io
 import math
+import textwrap
+from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -70,6 +74,23 @@ def _clips(videos, value_range) -> list[np.ndarray]:
     return clips
 
 
+TITLE_SIZE, TITLE_LINE, CHAR_WIDTH = 10, 16, 6.5  # points; pixels per title line and per character at 100 dpi
+
+
+def _text_width(text: str) -> float:
+    """Pixels the longest line of `text` needs at TITLE_SIZE (a safe over-estimate for DejaVu Sans)."""
+    return max((len(line) for line in text.splitlines()), default=0) * CHAR_WIDTH + 8
+
+
+def _chars_per_line(width_px: float, minimum: int = 18) -> int:
+    return max(minimum, int(width_px / CHAR_WIDTH))
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break a long title at spaces into lines of at most `width` characters (words are never cut)."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False)) if text else text
+
+
 def _titles(titles, count: int) -> list[str]:
     if titles is None:
         return [""] * count
@@ -88,17 +109,22 @@ def show_video(*videos, titles=None, fps: int = 8, height: int = 160,
     Frames are embedded as PNGs, up to matplotlib's `animation.embed_limit` (20 MB by default).
     """
     clips = _clips(videos, value_range)
-    names = _titles(titles, len(clips))
+    names = [_wrap(name, _chars_per_line(height * clip.shape[2] / clip.shape[1]))
+             for name, clip in zip(_titles(titles, len(clips)), clips)]
     frame_count = len(clips[0])
-    widths = [height * clip.shape[2] / clip.shape[1] for clip in clips]
-    gap, top, bottom, dpi = 8, (24 if any(names) else 6), 20, 100  # all in pixels
+    # every panel as wide as its clip or its title's longest line, whichever is wider
+    widths = [max(height * clip.shape[2] / clip.shape[1], _text_width(name)) for clip, name in zip(clips, names)]
+    lines = max(name.count("\n") + 1 for name in names) if any(names) else 0
+    gap, top, bottom, dpi = 12, 8 + TITLE_LINE * lines, 20, 100  # all in pixels
     fig_w, fig_h = sum(widths) + gap * (len(clips) + 1), height + top + bottom
     fig = plt.figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
     images, left = [], gap
     for clip, width, name in zip(clips, widths, names):
-        ax = fig.add_axes((left / fig_w, bottom / fig_h, width / fig_w, height / fig_h))
+        clip_width = height * clip.shape[2] / clip.shape[1]  # centred in its panel
+        ax = fig.add_axes(((left + (width - clip_width) / 2) / fig_w, bottom / fig_h, clip_width / fig_w,
+                           height / fig_h))
         ax.set_axis_off()
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=TITLE_SIZE)
         images.append(ax.imshow(clip[0], interpolation="nearest"))
         left += width + gap
     counter = fig.text(0.5, 3 / fig_h, "", ha="center", va="bottom", fontsize=9)
@@ -138,12 +164,19 @@ class Scrubber(widgets.VBox):
         slider = widgets.IntSlider(value=0, min=0, max=frame_count - 1, description="frame")
         play = widgets.Play(value=0, min=0, max=frame_count - 1, interval=max(1, round(1000 / fps)))
         widgets.jslink((play, "value"), (slider, "value"))
-        images = [widgets.Image(format="png", height=str(height)) for _ in clips]
-        panels = [widgets.VBox([widgets.Label(name), image]) for name, image in zip(names, images)]
+        # every panel the same width (the widest clip at this height), titles wrapped inside it
+        width = max(round(height * clip.shape[2] / clip.shape[1]) for clip in clips)
+        images = [widgets.Image(format="png", height=str(height),
+                                layout=widgets.Layout(height=f"{height}px", width=f"{round(height * c.shape[2] / c.shape[1])}px"))
+                  for c in clips]
+        panels = [widgets.VBox([widgets.HTML(f"<div style='font-size:13px;line-height:1.25;min-height:2.6em'>"
+                                             f"{html.escape(name)}</div>"), image],
+                               layout=widgets.Layout(width=f"{width}px", margin="0 16px 0 0", align_items="center"))
+                  for name, image in zip(names, images)]
         controls = widgets.HBox([play, slider, widgets.Label(f"/ {frame_count - 1}")])
         super().__init__([controls, widgets.HBox(panels)])
         self.slider, self.play, self.images = slider, play, images
-        self._clips, self._height = clips, height
+        self._clips, self._names, self._height = clips, names, height
         self._pngs: dict[tuple[int, int], bytes] = {}
         slider.observe(lambda change: self._show(change["new"]), names="value")
         self._show(0)
@@ -156,6 +189,28 @@ class Scrubber(widgets.VBox):
 
     def __repr__(self):  # the text/plain nbval records: short and free of image bytes
         return f"Scrubber(clips={len(self._clips)}, frames={len(self._clips[0])})"
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a static `text/html` film strip for pages where no widget can run
+        (the rendered book, nbconvert, GitHub): JupyterLab shows the widget, the others the strip."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+        return {**bundle, "text/html": self.static_html()}
+
+    def static_html(self, frames: int = 9) -> str:
+        """Every clip as a row of up to `frames` evenly spaced frames, as inline PNGs."""
+        count = len(self._clips[0])
+        picks = sorted({round(i * (count - 1) / max(frames - 1, 1)) for i in range(min(frames, count))})
+        size = max(48, self._height // 2)
+        rows = []
+        for clip, label in zip(self._clips, self._names):
+            cells = "".join(f"<td style='padding:2px;text-align:center'><img src='data:image/png;base64,"
+                            f"{base64.b64encode(_png(clip[t], size)).decode()}' height='{size}'><br>"
+                            f"<small>t={t}</small></td>" for t in picks)
+            rows.append(f"<tr><th style='text-align:right;padding-right:8px'>{html.escape(label)}</th>{cells}</tr>")
+        return ("<div class='minivid-scrubber-static'><table style='border-collapse:collapse'>" + "".join(rows)
+                + f"</table><small>frames {', '.join(map(str, picks))} of 0–{count - 1} (run the notebook for the "
+                "frame slider)</small></div>")
 
 
 def scrubber(*videos, titles=None, fps: int = 8, height: int = 160,
@@ -192,8 +247,8 @@ def frame_grid(*videos, titles=None, every: int = 1, max_frames: int | None = No
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(f"t={t}", fontsize=9)
-        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+                ax.set_title(f"t={t}", fontsize=11)
+        axes[row, 0].set_ylabel(_wrap(name, 34), rotation=0, ha="right", va="center", fontsize=12)
     plt.close(fig)
     return fig
 
@@ -321,3 +376,57 @@ def plot_curve(values, title: str = "loss", log_y: bool = False, steps=None) -> 
         ax.set_yscale("log")
     plt.close(fig)
     return fig
+
+
+def table(rows, headers=None, floatfmt: str = ",.3g"):
+    """A table that renders as a table in JupyterLab (Markdown), not as monospaced text.
+
+    `rows`: a list of dicts (their keys are the headers) or of sequences (give `headers`). Integers get
+    thousands separators, floats `floatfmt`; strings are shown as they are (Markdown allowed).
+    """
+    from IPython.display import Markdown
+
+    rows = list(rows)
+    if rows and isinstance(rows[0], dict):
+        headers = headers or list(rows[0])
+        rows = [[row.get(h, "") for h in headers] for row in rows]
+    if not headers or any(len(row) != len(headers) for row in rows):
+        raise ValueError(f"every row needs one cell per header ({len(headers or [])} headers)")
+
+    def cell(value) -> str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value).replace("|", "\\|")
+        return f"{value:,}" if isinstance(value, int) else format(value, floatfmt)
+
+    lines = ["| " + " | ".join(str(h).replace("|", "\\|") for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def save_video(video, path, fps: int = 8, height: int = 256, value_range=(-1.0, 1.0)) -> Path:
+    """Write a clip (as in `to_frames`) to an MP4 (H.264) or an animated GIF, chosen by the suffix of
+    `path`, through PyAV (FFmpeg). Small clips are enlarged by a whole factor with nearest-neighbour
+    resampling to about `height` pixels, so a 32x32 clip stays sharp in any player."""
+    import av
+
+    path = Path(path)
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"save_video writes .mp4 or .gif files, got {path.name!r}")
+    frames = to_frames(video, value_range)  # T H W 3 uint8
+    factor = max(1, round(height / frames.shape[1]))
+    frames = repeat(frames, "t h w c -> t (h a) (w b) c", a=factor, b=factor)
+    if path.suffix.lower() == ".mp4":  # yuv420p needs even sides
+        frames = np.pad(frames, ((0, 0), (0, frames.shape[1] % 2), (0, frames.shape[2] % 2), (0, 0)), mode="edge")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec, pixels = ("libx264", "yuv420p") if path.suffix.lower() == ".mp4" else ("gif", "rgb8")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixels
+        if codec == "libx264":
+            stream.options = {"crf": "12"}  # nearly lossless: flat colours and hard edges
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -30,19 +30,22 @@ import minivid
 FAST = minivid.fast_mode()  # CI mode shrinks sizes; a learner who sets nothing gets full size
 FRAMES = 9 if FAST else 17  # 1 + 4n frames: the form every causal video VAE of the course needs
 SIZE = 32 if FAST else 64  # frame height = width, in pixels
-N_SCORED = 90 if FAST else 900  # clips the analyser is scored on
+N_SCORED = 90 if FAST else 120  # clips the analyser is scored on (twice: clean and noisy)
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 from einops import rearrange
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.embed import latent_size, token_count
 
 minivid.check_environment()
+torch.set_num_threads(1)  # these tensors are tiny: one thread is faster, and far faster on a busy CPU
 _ = torch.manual_seed(0)
 
 # %% [markdown]
@@ -236,9 +239,8 @@ generator = torch.Generator().manual_seed(1)
 noisy_videos = [(c["video"] + 0.15 * torch.randn(c["video"].shape, generator=generator)).clamp(-1, 1)
                 for c in clean]
 noisy_accuracy = data.accuracy(noisy_videos, [c["caption"] for c in clean])
-print(f"{'':8}{'shape':>8}{'colour':>8}{'motion':>8}{'all':>8}   ({N_SCORED} clips)")
-for name, acc in (("clean", clean_accuracy), ("σ=0.15", noisy_accuracy)):
-    print(f"{name:8}" + "".join(f"{acc[k]:8.1%}" for k in ("shape", "colour", "motion", "all")))
+display(viz.table([{f"input ({N_SCORED} clips)": name, **{k: acc[k] for k in ("shape", "colour", "motion", "all")}}
+                    for name, acc in (("clean", clean_accuracy), ("σ = 0.15", noisy_accuracy))], floatfmt=".1%"))
 assert min(clean_accuracy.values()) >= 0.99
 assert min(noisy_accuracy.values()) >= 0.95
 
@@ -250,13 +252,15 @@ assert min(noisy_accuracy.values()) >= 0.95
 # latents into one token (notebook 07). `latent_size` and `token_count` follow Wan's own formula.
 
 # %%
-print(f"{'video':>18} {'pixels (fp32)':>14} {'Wan2.1 latent':>16} {'latent (fp32)':>14} {'tokens':>8}")
+costs = []
 for frames, height, width in ((17, 256, 256), (81, 480, 832), (81, 720, 1280)):
     lt, lh, lw = latent_size(frames, height, width)
     pixel_mb = 3 * frames * height * width * 4 / 2**20
     latent_mb = 16 * lt * lh * lw * 4 / 2**20
-    print(f"{frames:>4}×{height}×{width:<6} {pixel_mb:>11.0f} MB {f'16×{lt}×{lh}×{lw}':>16} "
-          f"{latent_mb:>11.1f} MB {token_count(frames, height, width):>8,}")
+    costs.append({"video T×H×W": f"{frames}×{height}×{width}", "pixels, fp32 (MB)": f"{pixel_mb:,.0f}",
+                  "Wan2.1 latent C×T×H×W": f"16×{lt}×{lh}×{lw}", "latent, fp32 (MB)": f"{latent_mb:,.1f}",
+                  "tokens": token_count(frames, height, width)})
+display(viz.table(costs))
 assert token_count(81, 480, 832) == 32_760  # Wan2.1's seq_len for 81 frames at 480×832
 
 # %% [markdown]
@@ -279,22 +283,70 @@ assert token_count(81, 480, 832) == 32_760  # Wan2.1's seq_len for 81 frames at 
 #
 # ## Exercises
 #
-# 1. Write the pattern that turns a `B C T H W` video into a sequence of *frames* per pixel column,
-#    `(b w) (t h) c`, and check it against an explicit loop over `w`.
-# 2. Make a clip of a yellow triangle bouncing at 48×48 pixels with 13 frames and confirm that
-#    `data.describe` gets all three words right.
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Write the `rearrange` that turns the `B C T H W` batch of section 1 into a
+# sequence of *frames* per pixel column, `(b w) (t h) c`. The check compares it with an explicit
+# loop over the clips and the columns.
 
 # %%
-# Exercise 1
-columns = rearrange(batch, "b c t h w -> (b w) (t h) c")
-loop = torch.stack([rearrange(batch[b, :, :, :, w_], "c t h -> (t h) c")
-                    for b in range(batch.shape[0]) for w_ in range(batch.shape[-1])])
-assert_close(columns, loop)
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None  # rearrange(batch, "...")
+column_loop = torch.stack([rearrange(batch[b, :, :, :, w_], "c t h -> (t h) c")
+                           for b in range(batch.shape[0]) for w_ in range(batch.shape[-1])])
+check(answer_1, column_loop, "on the right of `->`, the axes that are folded together go in one pair of "
+      "brackets, the slowest-changing one first")
 
-# Exercise 2
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
+solution_1 = rearrange(batch, "b c t h w -> (b w) (t h) c")
+check(solution_1, column_loop)
+
+# %% [markdown]
+# **Exercise 2.** In the token sequence `b (t h w) c` of section 2 (clips of 17 frames of 32×32),
+# which token index holds frame 2, row 5, column 3? Answer with an int. (The check finds it by
+# looking for that pixel among the tokens of a random clip.)
+
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
+probe = torch.randn(1, 3, *batch.shape[2:], generator=torch.Generator().manual_seed(2))  # B C T H W
+probe_tokens = rearrange(probe, "b c t h w -> b (t h w) c")
+token_of_pixel = int((probe_tokens[0] == probe[0, :, 2, 5, 3]).all(dim=1).nonzero().item())
+check(answer_2, token_of_pixel, "time is the slowest axis: count the whole frames before frame 2, then the "
+      "whole rows before row 5")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
+T, H, W = batch.shape[2:]
+solution_2 = 2 * H * W + 5 * W + 3  # two whole frames, five whole rows, three pixels
+check(solution_2, token_of_pixel)
+
+# %% [markdown]
+# **Exercise 3.** A 3-second Wan2.1 clip has 49 frames of 480×832. How many tokens does it put into
+# the transformer (section 6)? Answer with an int.
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+check(answer_3, token_count(49, 480, 832), "the VAE keeps frame 0 on its own and compresses the rest 4:1 in "
+      "time and 8:1 in space; then one token per 1×2×2 latents")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
+latent_frames = 1 + (49 - 1) // 4  # 13
+solution_3 = latent_frames * (480 // 8 // 2) * (832 // 8 // 2)  # 13 · 30 · 52
+check(solution_3, token_count(49, 480, 832))
+
+# %% [markdown]
+# **Exercise 4.** Make a clip of a yellow triangle bouncing at 48×48 pixels with 13 frames and
+# confirm that `data.describe` gets all three words right.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
 bouncing = data.make_clip("triangle", "yellow", "bounce", frames=13, size=48, seed=7)
 found = data.describe(bouncing.video)
 assert (found.shape, found.colour, found.motion) == ("triangle", "yellow", "bounce")
-print("solutions check out")
+print("read back:", found.shape, found.colour, found.motion)

@@ -43,6 +43,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 from einops import rearrange
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 
@@ -51,6 +52,7 @@ from minivid.diffusion import (SAMPLE_SHIFT, cfg_combine, cfg_model, ddim_step, 
                                flow_euler_step, flow_noisy_sample, flow_sigmas,
                                flow_velocity_target, noise_schedule, predicted_eps, predicted_x0,
                                sample_ddim, sample_ddpm, sample_flow_euler, shift_sigmas, v_target)
+from minivid.exercises import check
 
 minivid.check_environment()
 torch.set_num_threads(1)  # the toys are tiny: a second thread costs more in syncing than it saves
@@ -108,10 +110,12 @@ for kind, args in SCHEDULE_ARGS.items():
     alpha_bars[kind] = ours
 alpha_bars["scaled_linear + zero SNR"] = zero_terminal_snr(alpha_bars["scaled_linear"])
 
-print(f"{'schedule':26}{'√ᾱ_T':>10}{'SNR_T':>11}{'t where SNR = 1':>17}")
+schedule_rows = []
 for name, ab in alpha_bars.items():
     snr = ab / (1 - ab)
-    print(f"{name:26}{ab[-1].sqrt():10.4f}{snr[-1]:11.2e}{int((snr < 1).nonzero()[0]):17d}")
+    schedule_rows.append({"schedule": name, "√ᾱ_T": f"{ab[-1].sqrt():.4f}", "SNR_T": f"{snr[-1]:.2e}",
+                          "t where SNR = 1": int((snr < 1).nonzero()[0])})
+display(viz.table(schedule_rows))
 assert abs(alpha_bars["scaled_linear"][-1].sqrt() - 0.068) < 5e-4  # Lin et al. §2: SD's √ᾱ_T = 0.068
 assert alpha_bars["scaled_linear + zero SNR"][-1] == 0
 
@@ -473,10 +477,12 @@ checked = {
     "DDIM, 100 steps": sample_ddim(eps_model, torch.randn(N_SAMPLES, 2), linear, 100),
     "flow Euler, 100 steps": sample_flow_euler(flow_oracle, torch.randn(N_SAMPLES, 2), 100),
 }
+checked_rows = []
 for name, samples in checked.items():
     quality = toy_quality(samples)
-    print(f"{name:22}", {k: round(v, 3) for k, v in quality.items()})
+    checked_rows.append({"sampler": name, **quality})
     assert abs(quality["spread"] - 1) < 0.1 and quality["stranded"] < 0.025 and quality["weight error"] < 0.04
+display(viz.table(checked_rows, floatfmt=".3f"))
 
 # %% [markdown]
 # ### DDIM and flow matching are one ODE in two coordinate systems
@@ -498,7 +504,8 @@ for n in (25, 100, 400):
     ddim_end = sample_ddim(v_model, start, zero_snr, n, prediction="v", spacing="trailing")
     flow_end = sample_flow_euler(flow_oracle, start, n)
     gaps[n] = float((ddim_end - flow_end).norm(dim=1).mean())
-    print(f"{n:4} steps: mean distance between DDIM's and flow's end points {gaps[n]:.4f}")
+display(viz.table([{"steps": n, "mean distance between DDIM's and flow's end points": gap}
+                   for n, gap in gaps.items()], floatfmt=".4f"))
 assert gaps[400] < 0.01 and gaps[400] < gaps[100] / 2.5 and gaps[100] < gaps[25] / 2.5
 
 # %% [markdown]
@@ -518,11 +525,9 @@ samplers = {
     "DDIM zero-SNR v": lambda n: sample_ddim(v_model, start, zero_snr, n, prediction="v", spacing="trailing"),
 }
 table = {(name, n): toy_quality(run(n)) for n in STEP_COUNTS for name, run in samplers.items()}
-print(f"{'steps':>6} " + "".join(f"{name:>22}" for name in samplers))
-print(f"{'':>6} " + "".join(f"{'spread  stranded':>22}" for _ in samplers))
-for n in STEP_COUNTS:
-    print(f"{n:>6} " + "".join(f"{table[name, n]['spread']:>13.2f}{table[name, n]['stranded']:>8.1%} "
-                               for name in samplers))
+display(viz.table([{"steps": n, **{f"{name}: spread, stranded": f"{table[name, n]['spread']:.2f}, "
+                                                                  f"{table[name, n]['stranded']:.1%}"
+                                   for name in samplers}} for n in STEP_COUNTS]))
 assert table["DDIM", 25]["stranded"] < 0.03 and table["flow Euler", 25]["stranded"] < 0.03
 assert table["DDPM", 25]["spread"] < table["DDIM", 25]["spread"]  # DDPM needs more steps
 
@@ -695,8 +700,8 @@ fig
 # %%
 sources = {"wan2.1": "Wan-Video/Wan2.1 generate.py : _validate_args (sample_shift)",
            "hunyuanvideo": "Tencent-Hunyuan/HunyuanVideo hyvideo/config.py : --flow-shift"}
-for name, shift in SAMPLE_SHIFT.items():
-    print(f"{name:18} shift {shift:5.1f}   {sources[name.split('-')[0]]}")
+display(viz.table([{"model": name, "shift": shift, "source": f"`{sources[name.split('-')[0]]}`"}
+                   for name, shift in SAMPLE_SHIFT.items()], floatfmt=".1f"))
 assert SAMPLE_SHIFT["wan2.1-t2v"] == 5.0 and SAMPLE_SHIFT["hunyuanvideo-t2v"] == 7.0
 
 # %% [markdown]
@@ -731,10 +736,10 @@ for name, means in MIXTURES.items():
     for s in SHIFTS:
         samples = sample_flow_euler(mixture_velocity(means), noise, 8, shift=s)
         shift_table[name, s] = mixture_quality(samples, means)
-print(f"{'8 Euler steps':28}" + "".join(f"{f's = {s:g}':>9}" for s in SHIFTS))
-for name in MIXTURES:
-    print(f"{name:16}{'weight error':>12}" + "".join(f"{shift_table[name, s][0]:9.3f}" for s in SHIFTS))
-    print(f"{'':16}{'spread':>12}" + "".join(f"{shift_table[name, s][1]:9.2f}" for s in SHIFTS))
+display(viz.table([{"8 Euler steps": name, "measure": measure,
+                    **{f"s = {s:g}": format(shift_table[name, s][column], fmt) for s in SHIFTS}}
+                   for name in MIXTURES
+                   for column, measure, fmt in ((0, "weight error", ".3f"), (1, "spread", ".2f"))]))
 assert shift_table["2-D toy", 16.0][1] > shift_table["2-D toy", 1.0][1] + 0.5  # 2-D: the shift only hurts
 assert shift_table[f"{HIGH_DIM}-D mixture", 7.0][0] < shift_table[f"{HIGH_DIM}-D mixture", 1.0][0] / 2
 
@@ -822,13 +827,15 @@ GUIDANCE = (0.0, 1.0, 3.0, 8.0)
 guided = {w: sample_flow_euler(cfg_model(conditional_flow_oracle, torch.zeros(N_SAMPLES, 1),
                                          torch.full((N_SAMPLES, 1), float(NULL)), w), start, 50)
           for w in GUIDANCE}
-print(f"{'w':>4}{'mean position on the class axis':>32}{'spread':>8}{'stranded':>10}")
-print(f"{'data':>4}{float((class0_data @ class_axis).mean()):32.2f}{toy_quality(class0_data)['spread']:8.2f}")
+guidance_rows = [{"w": "class-0 data", "mean position on the class axis": f"{(class0_data @ class_axis).mean():.2f}",
+                  "spread": f"{toy_quality(class0_data)['spread']:.2f}", "stranded": ""}]
 projection = {}
 for w, samples in guided.items():
     projection[w] = float((samples @ class_axis).mean())
     quality = toy_quality(samples)
-    print(f"{w:4g}{projection[w]:32.2f}{quality['spread']:8.2f}{quality['stranded']:10.1%}")
+    guidance_rows.append({"w": f"{w:g}", "mean position on the class axis": f"{projection[w]:.2f}",
+                          "spread": f"{quality['spread']:.2f}", "stranded": f"{quality['stranded']:.1%}"})
+display(viz.table(guidance_rows))
 assert abs(projection[1.0] - (class0_data @ class_axis).mean()) < 0.05  # w = 1: the class itself
 assert projection[1.0] < projection[3.0] < projection[8.0]  # pushed away from class 1 as w grows
 assert toy_quality(guided[8.0])["spread"] > 1.3  # ... and off the data
@@ -863,8 +870,8 @@ eps_hat = eps_model(x_probe, t_probe)
 guesses = {"x_t itself": x_probe, "x_t − ε̂": x_probe - eps_hat,
            "(x_t − √(1−ᾱ)·ε̂)/√ᾱ": predicted_x0(eps_hat, x_probe, ab_probe, "eps")}
 error = {name: float((guess - x0_true).norm(dim=1).mean()) for name, guess in guesses.items()}
-for name, value in error.items():
-    print(f"{name:24} mean distance to the true x0: {value:.3f}")
+display(viz.table([{"estimate of x0": name, "mean distance to the true x0": value} for name, value in error.items()],
+                  floatfmt=".3f"))
 assert error["(x_t − √(1−ᾱ)·ε̂)/√ᾱ"] < error["x_t itself"] < error["x_t − ε̂"]
 
 # %% [markdown]
@@ -919,8 +926,8 @@ assert_close(flow_sigmas(10, 5.0, "diffusers")[-2], shift_sigmas(shift_sigmas(to
 start = torch.randn(N_SAMPLES, 2, generator=torch.Generator().manual_seed(15))
 by_convention = {(c, n): toy_quality(sample_flow_euler(flow_oracle, start, n, shift=5.0, convention=c))
                  for c in ("uniform", "diffusers") for n in (10, 50)}
-for (c, n), quality in by_convention.items():
-    print(f"{c:9} {n} steps: spread {quality['spread']:.2f}, stranded {quality['stranded']:.1%}")
+display(viz.table([{"convention": c, "steps": n, "spread": f"{quality['spread']:.2f}",
+                    "stranded": f"{quality['stranded']:.1%}"} for (c, n), quality in by_convention.items()]))
 assert abs(by_convention["uniform", 50]["spread"] - by_convention["diffusers", 50]["spread"]) < 0.03
 
 # %% [markdown]
@@ -966,20 +973,16 @@ print(f"channels guided: 3 of {cond.shape[1]}")
 #
 # ## Exercises
 #
-# 1. **DDIM inversion.** Run the deterministic DDIM step *backwards* (from ᾱ_t to a smaller ᾱ) with
-#    the oracle, from data points to noise, then sample forwards again from the result: you should
-#    get the data points back (Tune-A-Video edits videos this way).
-# 2. **Composing shifts.** Show numerically that shifting by a and then by b equals one shift by a·b,
-#    and find the single shift equal to diffusers' double shift of 1/1000 at s = 5.
-# 3. **Terminal SNR.** At which training step does the cosine schedule's SNR drop below SD's
-#    terminal SNR (0.0047)?
-# 4. **Guidance on ε.** Sample class 1 with DDIM and ε-prediction at w = 3 using `cfg_model` and a
-#    conditional ε-oracle, and check that the samples move away from class 0.
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1. DDIM inversion.** Run the deterministic DDIM step *backwards* (from ᾱ_t to a smaller
+# ᾱ) with the oracle, from data points to noise, then sample forwards again from the result: you
+# should get the data points back (Tune-A-Video edits videos this way).
 
-# %%
-# Exercise 1: DDIM inversion with the oracle, 200 steps each way
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1: DDIM inversion with the oracle, 200 steps each way
 inv_steps = 200
 timesteps = linear.timesteps(inv_steps).flip(0)  # ascending: 0, 5, ..., 995
 points = sample_toy(256, torch.Generator().manual_seed(15))
@@ -995,19 +998,72 @@ print(f"inversion: mean |x_T| {x.norm(dim=1).mean():.2f}, reconstruction error "
       f"{(recovered - points).norm(dim=1).mean():.4f}")
 assert (recovered - points).norm(dim=1).mean() < 0.05
 
-# Exercise 2: shifts compose multiplicatively
+# %% [markdown]
+# **Exercise 2. Composing shifts.** Shifting σ by a and then by b is one shift by some s. diffusers'
+# flow scheduler shifts its last step twice with s = 5 (section 6): which single shift does the
+# same? Answer with a number. (The check measures how much the double shift multiplies the noise
+# odds σ/(1−σ).) Then show numerically that shifting by a and then by b equals one shift by your
+# rule, for a = 2 and b = 3.5.
+
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
+sigma_probe = torch.tensor(0.3, dtype=F64)
+double_shift_odds = float(odds(shift_sigmas(shift_sigmas(sigma_probe, 5.0), 5.0)) / odds(sigma_probe))
+check(answer_2, double_shift_odds, "section 4: what does one shift by s do to the odds σ/(1−σ)?", rtol=1e-9)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2: each shift multiplies the odds, so shifts compose multiplicatively
+solution_2 = 5.0 * 5.0
+check(solution_2, double_shift_odds, rtol=1e-9)
 a_shift, b_shift = 2.0, 3.5
 assert_close(shift_sigmas(shift_sigmas(uniform, a_shift), b_shift), shift_sigmas(uniform, a_shift * b_shift))
-assert_close(shift_sigmas(shift_sigmas(torch.tensor(1e-3), 5.0), 5.0), shift_sigmas(torch.tensor(1e-3), 25.0))
+assert_close(shift_sigmas(shift_sigmas(torch.tensor(1e-3), 5.0), 5.0), shift_sigmas(torch.tensor(1e-3), solution_2))
 
-# Exercise 3: where the cosine SNR falls below SD's terminal SNR
+# %% [markdown]
+# **Exercise 3. Steps above ½.** HunyuanVideo samples with shift 7. Of the 50 steps of a 50-step
+# flow sampler (the σ it evaluates the model at, 1 included, the final 0 not), how many lie above
+# σ = ½? Answer with an int: section 4's s/(s+1) is only right up to one step.
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+check(answer_3, int((flow_sigmas(50, 7.0)[:-1] > 0.5).sum()),
+      "solve sσ/(1+(s−1)σ) > ½ for the *unshifted* σ, then count the uniform σ = 1 − i/50 that qualify")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3: sσ/(1+(s−1)σ) > ½  ⇔  σ > 1/(s+1) = 1/8, and σ = 1 − i/50 > 1/8 ⇔ i < 43.75
+solution_3 = len([i for i in range(50) if 1 - i / 50 > 1 / (7 + 1)])  # i = 0 … 43
+check(solution_3, int((flow_sigmas(50, 7.0)[:-1] > 0.5).sum()))
+
+# %% [markdown]
+# **Exercise 4. Terminal SNR.** From which training step t on is the cosine schedule's SNR below
+# Stable Diffusion's terminal SNR (0.0047)? Answer with an int. (The check reads both schedules
+# from `minivid.diffusion`.)
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+cosine_ab = noise_schedule(*SCHEDULE_ARGS["cosine"], dtype=F64).alphas_cumprod
+sd_ab = noise_schedule(*SCHEDULE_ARGS["scaled_linear"], dtype=F64).alphas_cumprod
+cosine_snr, sd_terminal_snr = cosine_ab / (1 - cosine_ab), sd_ab[-1] / (1 - sd_ab[-1])
+check(answer_4, int((cosine_snr < sd_terminal_snr).float().argmax()),
+      "the SNR of a schedule is ᾱ/(1−ᾱ) and falls with t; find the first step below the threshold")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4: where the from-scratch cosine SNR of section 1 falls below SD's terminal SNR
 sd_terminal = snr_of["scaled_linear"][-1]
-crossing = int((snr_of["cosine"] < sd_terminal).nonzero()[0])
-print(f"cosine SNR < {sd_terminal:.4f} from step {crossing} on")
-assert snr_of["cosine"][crossing] < sd_terminal <= snr_of["cosine"][crossing - 1]
+solution_4 = int((snr_of["cosine"] < sd_terminal).nonzero()[0])
+print(f"cosine SNR < {sd_terminal:.4f} from step {solution_4} on")
+assert snr_of["cosine"][solution_4] < sd_terminal <= snr_of["cosine"][solution_4 - 1]
+check(solution_4, int((cosine_snr < sd_terminal_snr).float().argmax()))
 
+# %% [markdown]
+# **Exercise 5. Guidance on ε.** Sample class 1 with DDIM and ε-prediction at w = 3 using
+# `cfg_model` and a conditional ε-oracle, and check that the samples move away from class 0.
 
-# Exercise 4: guidance on ε with DDIM
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 5: guidance on ε with DDIM
 def conditional_eps_oracle(x, t, context):
     ab = linear.alphas_cumprod[t]
     a_t, s_t = ab.sqrt()[:, None], (1 - ab).sqrt()[:, None]
@@ -1025,4 +1081,3 @@ class1, null_ctx = torch.ones(1000, 1), torch.full((1000, 1), float(NULL))
 plain = sample_ddim(cfg_model(conditional_eps_oracle, class1, null_ctx, 1.0), start, linear, 50)
 pushed = sample_ddim(cfg_model(conditional_eps_oracle, class1, null_ctx, 3.0), start, linear, 50)
 assert (pushed @ class_axis).mean() < (plain @ class_axis).mean() < 0  # further from class 0
-print("solutions check out")

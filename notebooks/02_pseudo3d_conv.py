@@ -44,11 +44,13 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from einops import einsum, rearrange
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 from torch.utils.flop_counter import FlopCounterMode
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.conv import CausalConv3d, PseudoConv3d, inflate_conv2d, inflate_conv_weight
 
 minivid.check_environment()
@@ -230,9 +232,8 @@ for kind in KINDS:
             p.uniform_(0.1, 1.0)  # "trained" and positive: the temporal taps are no longer the identity
     fields[kind] = centre_gradient(stack, FRAMES, SIZE + 1)  # odd size: a true centre pixel
 
-print(f"{'layer':14}{'params':>12}{'GFLOPs':>9}{'params':>8}{'MFLOPs':>8}"
-      f"{'RF 1 layer':>12}{f'RF {LAYERS} layers':>14}{'measured':>11}")
-print(f"{'':14}{'320→320, 16×64×64':>21}{f'{CH}→{CH}, {FRAMES}×{SIZE}×{SIZE}':>16}")
+real_size, tiny_size = "320→320, 16×64×64", f"{CH}→{CH}, {FRAMES}×{SIZE}×{SIZE}"
+cost_rows = []
 for kind in KINDS:
     (p_real, f_real), (p_tiny, f_tiny) = conv_cost(kind, *REAL), conv_cost(kind, *TINY)
     k_t = 1 if kind == "2D per frame" else 3
@@ -240,8 +241,10 @@ for kind in KINDS:
     nonzero = fields[kind] > 0
     measured = "×".join(str(extent(nonzero, d)) for d in range(3))
     assert measured == stacked, (kind, measured, stacked)
-    print(f"{kind:14}{p_real:>12,}{f_real / 1e9:>9.1f}{p_tiny:>8,}{f_tiny / 1e6:>8.1f}"
-          f"{one:>12}{stacked:>14}{measured:>11}")
+    cost_rows.append({"layer": kind, f"params, {real_size}": p_real, f"GFLOPs, {real_size}": f"{f_real / 1e9:.1f}",
+                      f"params, {tiny_size}": p_tiny, f"MFLOPs, {tiny_size}": f"{f_tiny / 1e6:.1f}",
+                      "RF 1 layer": one, f"RF {LAYERS} layers": stacked, "RF measured": measured})
+display(viz.table(cost_rows))
 ratio = conv_cost("full 3D", *REAL)[1] / conv_cost("pseudo-3D", *REAL)[1]
 print(f"full 3D costs {ratio:.2f}× the FLOPs of pseudo-3D at 320 channels; "
       f"pseudo-3D costs {conv_cost('pseudo-3D', *REAL)[1] / conv_cost('2D per frame', *REAL)[1]:.2f}× the 2D conv")
@@ -309,9 +312,9 @@ with torch.no_grad():
             gap = (out - reference).abs().amax(dim=(0, 2, 3))  # per frame
             table.append((name, mode, gap[1:-1].max().item(), max(gap[0], gap[-1]).item()))
 
-print(f"{'clip':8}{'inflation':>10}{'max |3D − 2D|, inner frames':>30}{'first/last frame':>18}")
-for name, mode, inner, edge in table:
-    print(f"{name:8}{mode:>10}{inner:>30.4f}{edge:>18.4f}")
+display(viz.table([{"clip": name, "inflation": mode, "max |3D − 2D|, inner frames": inner,
+                    "max |3D − 2D|, first/last frame": edge} for name, mode, inner, edge in table],
+                  floatfmt=".4f"))
 gaps = {(name, mode): (inner, edge) for name, mode, inner, edge in table}
 assert max(gaps["static", "centre"] + gaps["moving", "centre"]) < 1e-5  # centre: any video
 assert gaps["static", "mean"][0] < 1e-5 < gaps["static", "mean"][1]  # mean: static, away from the padding
@@ -471,12 +474,14 @@ fig
 # temporal conv has moved to (mean |weight| per tap, and the centre tap's distance from the identity):
 
 # %%
-print(f"{'temporal conv':>14}{'tap t−1':>10}{'tap t − identity':>18}{'tap t+1':>10}")
 convs = [layer.temporal.weight.detach() for layer in video_net if isinstance(layer, PseudoConv3d)]
+tap_rows = []
 for number, w in enumerate(convs):
     centre_change = w[:, :, 1] - torch.eye(w.shape[0])
     before, after = w[:, :, 0].abs().mean(), w[:, :, 2].abs().mean()
-    print(f"{number:>14}{before:>10.4f}{centre_change.abs().mean():>18.4f}{after:>10.4f}")
+    tap_rows.append({"temporal conv": number, "tap t−1": before.item(),
+                     "tap t − identity": centre_change.abs().mean().item(), "tap t+1": after.item()})
+display(viz.table(tap_rows, floatfmt=".4f"))
 assert all(w[:, :, [0, 2]].abs().mean() > 1e-3 for w in convs)
 
 # %% [markdown]
@@ -566,18 +571,33 @@ assert out.std(dim=(2, 3, 4)).max() < 1e-6  # one number per channel: the image 
 #
 # ## Exercises
 #
-# 1. Compute parameters and FLOPs of the three layer kinds at the U-Net's deepest level
-#    (1280 → 1280 channels, 16 frames of 8×8) and check them with `FlopCounterMode` on `meta`.
-# 2. Measure the receptive field of 4 stacked pseudo-3D layers with temporal kernel 5 and spatial
-#    kernel 3, and compare it with `1 + L(k − 1)` on each axis.
-# 3. Inflate `edges2d` into a *causal* conv (`CausalConv3d`, 2 zero frames in front) so that it
-#    equals the 2D conv on every frame of the moving clip. (Hint: which tap sees frame `t`?)
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** At the U-Net's deepest level (1280 → 1280 channels, 16 frames of 8×8), how many
+# parameters does one pseudo-3D layer (kernel 3, temporal kernel 3) have, and how many FLOPs does
+# it take (section 3's convention)? Answer with a tuple `(parameters, flops)` of two ints. Then
+# compute both for the other two layer kinds and check them with `FlopCounterMode` on `meta`.
 
 # %%
-# Exercise 1
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
+with torch.device("meta"):  # the full-size layer, without allocating its memory
+    deep_layer = PseudoConv3d(1280, 1280)
+    with FlopCounterMode(display=False) as deep_counter:
+        deep_layer(torch.empty(1, 1280, 16, 8, 8))
+check(answer_1, (sum(p.numel() for p in deep_layer.parameters()), deep_counter.get_total_flops()),
+      "count the weights and biases of both convolutions; a FLOP count is 2 per multiply-add, and each "
+      "weight does one multiply-add per output position")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
+spatial_weights, temporal_weights = 1280 * 1280 * 3 * 3, 1280 * 1280 * 3
+solution_1 = (spatial_weights + temporal_weights + 2 * 1280, 2 * (spatial_weights + temporal_weights) * 16 * 8 * 8)
+check(solution_1, (sum(p.numel() for p in deep_layer.parameters()), deep_counter.get_total_flops()))
 deep = (1280, 1280, 16, 8, 8)
+deep_rows = []
 with torch.device("meta"):
     x = torch.empty(1, 1280, 16, 8, 8)  # B C T H W
     for kind in KINDS:
@@ -586,22 +606,65 @@ with torch.device("meta"):
             module(x)
         params, flops = conv_cost(kind, *deep)
         assert (sum(p.numel() for p in module.parameters()), counter.get_total_flops()) == (params, flops)
-        print(f"{kind:14}{params:>14,} parameters{flops / 1e9:>8.1f} GFLOPs")
+        deep_rows.append({"layer": kind, "parameters": params, "GFLOPs": flops / 1e9})
+display(viz.table(deep_rows, floatfmt=".1f"))
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 2.** What receptive field `(T, H, W)` do 4 stacked pseudo-3D layers with temporal
+# kernel 5 and spatial kernel 3 have? Answer with a tuple of three ints. (The check measures it
+# with `centre_gradient`, as in section 3.)
+
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
 torch.manual_seed(2)
 deeper = nn.Sequential(*[PseudoConv3d(4, 4, kernel_size=3, temporal_kernel_size=5) for _ in range(4)]).double()
 with torch.no_grad():
     for p in deeper.parameters():
         p.uniform_(0.1, 1.0)
 field = centre_gradient(deeper, frames=21, size=13, channels=4) > 0
-assert [extent(field, d) for d in range(3)] == [1 + 4 * 4, 1 + 4 * 2, 1 + 4 * 2]
+check(answer_2, tuple(extent(field, d) for d in range(3)),
+      "each layer widens the field by (kernel − 1) on each axis, starting from a single pixel")
 
-# Exercise 3: a causal conv reads frames t-2, t-1, t with taps 0, 1, 2 — the image conv goes on the last tap
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2: 1 + L(k − 1) on each axis
+layers_2, k_t, k = 4, 5, 3
+solution_2 = (1 + layers_2 * (k_t - 1), 1 + layers_2 * (k - 1), 1 + layers_2 * (k - 1))  # (17, 9, 9)
+check(solution_2, tuple(extent(field, d) for d in range(3)))
+
+# %% [markdown]
+# **Exercise 3.** Inflate `edges2d` into a *causal* conv (`CausalConv3d`, 2 zero frames in front)
+# so that it equals the 2D conv on every frame of the moving clip. A causal conv reads frames
+# `t − 2, t − 1, t` with its time taps 0, 1, 2: which tap must hold the 2D kernel (the others
+# zero)? Answer with an int, then build the conv. (The check tries each tap.)
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+
+
+def causal_inflation(tap):
+    conv = CausalConv3d(3, 1, 3, pad_mode="zeros")
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :, tap] = edges2d.weight
+        conv.bias.copy_(edges2d.bias)
+    return conv
+
+
+with torch.no_grad():
+    image_conv_taps = [tap for tap in range(3)
+                       if torch.allclose(causal_inflation(tap)(moving[None])[0], per_frame(edges2d, moving), atol=1e-5)]
+check(answer_3, image_conv_taps[0], "the 2D conv on frame t must see frame t, and nothing else")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3: taps 0, 1, 2 read frames t-2, t-1, t — the image conv goes on the last tap
+solution_3 = 2
+check(solution_3, image_conv_taps[0])
+assert image_conv_taps == [2]  # the only tap that works
 causal_edges = CausalConv3d(3, 1, 3, pad_mode="zeros")
 with torch.no_grad():
     causal_edges.weight.zero_()
     causal_edges.weight[:, :, -1] = edges2d.weight
     causal_edges.bias.copy_(edges2d.bias)
     assert_close(causal_edges(moving[None])[0], per_frame(edges2d, moving))
-print("solutions check out")

@@ -46,12 +46,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from torch import nn
 from torch.testing import assert_close
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.conv import PAD_MODES, CausalConv3d, streaming
 from minivid.layers.norm import ChannelRMSNorm, future_leak
 
@@ -212,7 +214,7 @@ def conv_stack(make_conv, layers=LAYERS):
 
 clip = data.make_clip("square", "magenta", "right", frames=FRAMES, size=SIZE, seed=4).video[None]  # B C T H W
 first = clip[:, :, :1]  # the first frame as a one-frame video
-print(f"{'stack':22}{'|image − frame 0 of clip|':>27}{'future leak at t=0':>20}")
+frame0_rows = []
 for name in ("symmetric", *PAD_MODES):
     torch.manual_seed(2)
     if name == "symmetric":
@@ -222,8 +224,9 @@ for name in ("symmetric", *PAD_MODES):
     with torch.no_grad():
         gap = (stack(first)[:, :, 0] - stack(clip)[:, :, 0]).abs().max().item()
     leak = future_leak(stack, clip, t=0)
-    print(f"{name:22}{gap:>27.2e}{leak:>20.2e}")
+    frame0_rows.append({"stack": name, "|image − frame 0 of clip|": gap, "future leak at t=0": leak})
     assert (gap == 0 and leak == 0) if name != "symmetric" else (gap > 1e-3 and leak > 1e-3)
+display(viz.table(frame0_rows, floatfmt=".2e"))
 
 # %% [markdown]
 # Exactly zero — not "small" — for every causal padding mode; about the size of the signal for
@@ -289,9 +292,10 @@ for mode in PAD_MODES:
     with torch.no_grad():
         image_out, video_out = stack(picture), stack(static)
     gaps[mode] = (video_out - image_out).abs().amax(dim=(0, 1, 3, 4))  # per frame: T
-print(f"{'pad_mode':14}{'frame 0':>10}{'frames 1…' + str(steady_from - 1):>14}{'frames ≥ ' + str(steady_from):>14}")
-for mode, gap in gaps.items():
-    print(f"{mode:14}{gap[0]:>10.2e}{gap[1:steady_from].max():>14.2e}{gap[steady_from:].max():>14.2e}")
+display(viz.table([{"pad_mode": mode, "frame 0": gap[0].item(),
+                    f"frames 1…{steady_from - 1}": gap[1:steady_from].max().item(),
+                    f"frames ≥ {steady_from}": gap[steady_from:].max().item()} for mode, gap in gaps.items()],
+                  floatfmt=".2e"))
 assert gaps["zeros"][0] == 0 and gaps["zeros"][1:].min() > 1e-3
 assert gaps["first_frame"].max() < 1e-6 and gaps["replicate"].max() < 1e-6
 assert torch.allclose(gaps["zeros"][steady_from:], gaps["zeros"][-1])  # a constant, non-zero offset
@@ -470,11 +474,13 @@ print(f"frame 0 moves output frames 0…{2 * LAYERS} only; frames ≥ {2 * LAYER
 # one tensor, not the network's whole peak, but every full-resolution layer scales the same way):
 
 # %%
-print(f"{'video':>14}{'one frame':>12}{'81 frames':>12}{'chunk 4 + cache 2':>20}")
+memory_rows = []
 for height, width in ((480, 832), (720, 1280)):
     per_frame = 96 * height * width * 4  # bytes
-    print(f"{f'{height}×{width}':>14}{per_frame / 2**20:>8.0f} MiB{81 * per_frame / 2**30:>8.1f} GiB"
-          f"{6 * per_frame / 2**30:>16.2f} GiB")
+    memory_rows.append({"video": f"{height}×{width}", "one frame (MiB)": f"{per_frame / 2**20:.0f}",
+                        "81 frames (GiB)": f"{81 * per_frame / 2**30:.1f}",
+                        "chunk 4 + cache 2 (GiB)": f"{6 * per_frame / 2**30:.2f}"})
+display(viz.table(memory_rows))
 
 # %% [markdown]
 # ## 6. A strided causal conv and its cache
@@ -537,8 +543,7 @@ fig
 # another causal conv, with frame-0 padding:
 
 # %%
-print(f"{'norm in the block':>18}{'future leak t=2':>17}{'|chunked − whole|':>19}"
-      f"{'|image − frame 0|':>19}{'|image − static|':>18}")
+norm_rows = []
 norms = {"ChannelRMSNorm": lambda: ChannelRMSNorm(CH), "GroupNorm(2, C)": lambda: nn.GroupNorm(2, CH)}
 for name, make_norm in norms.items():
     torch.manual_seed(6)
@@ -552,12 +557,14 @@ for name, make_norm in norms.items():
         frame0_gap = (image_out[:, :, 0] - block(clip64)[:, :, 0]).abs().max().item()
         static_gap = (block(clip64[:, :, :1].expand(-1, -1, FRAMES, -1, -1)) - image_out).abs().max().item()
     leak = future_leak(block, clip64, t=2)
-    print(f"{name:>18}{leak:>17.2e}{chunk_gap:>19.2e}{frame0_gap:>19.2e}{static_gap:>18.2e}")
+    norm_rows.append({"norm in the block": name, "future leak t=2": leak, "|chunked − whole|": chunk_gap,
+                      "|image − frame 0|": frame0_gap, "|image − static|": static_gap})
     assert static_gap < 1e-12
     if name == "ChannelRMSNorm":
         assert leak == 0 and chunk_gap < 1e-12 and frame0_gap == 0
     else:
         assert min(leak, chunk_gap, frame0_gap) > 1e-3
+display(viz.table(norm_rows, floatfmt=".2e"))
 
 # %% [markdown]
 # ## 8. Where the popular accounts get it wrong
@@ -614,38 +621,69 @@ for name, make_norm in norms.items():
 #
 # ## Exercises
 #
-# 1. For a stack of `L` causal layers with temporal kernel `k`, the first output frame that no
-#    longer depends on input frame 0 is `L(k − 1) + 1`. Check it by measurement for
-#    `(L, k) = (4, 3)` and `(2, 5)`.
-# 2. Give the stride-2 conv of section 6 chunks of 2 frames only. How many frames does it cache
-#    after each chunk, and is the result still exact?
-# 3. Write Wan's `downsample3d` twice — as a whole-clip function (`cat(x[:, :, :1], conv(x))`, a
-#    kernel-3 stride-2 conv with no padding) and chunk by chunk the Wan way (the first chunk passes
-#    through and is cached; later chunks prepend the last cached frame and cache their own last
-#    frame) — and check that they agree on the 1, 4, 4, … schedule but not on chunks of 3.
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** In a stack of `L` causal layers with temporal kernel `k`, which is the first
+# output frame that no longer depends on input frame 0? Answer for `(L, k) = (4, 3)` and for
+# `(L, k) = (3, 5)`, as a tuple of two ints. (The check measures it with `frame_influence`.)
 
 # %%
-# Exercise 1
-for depth, k in ((4, 3), (2, 5)):
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
+first_free = []
+for depth, k in ((4, 3), (3, 5)):
     torch.manual_seed(7)
     stack = positive_stack(lambda: CausalConv3d(2, 2, (k, 1, 1)), depth)
-    table = frame_influence(stack, frames=12, size=1, channels=2)
-    first_free = int((table[:, 0] == 0).nonzero().min())
-    assert first_free == depth * (k - 1) + 1, (depth, k, first_free)
+    reads = frame_influence(stack, frames=16, size=1, channels=2)  # T_out T_in
+    first_free.append(int((reads[:, 0] == 0).nonzero().min()))  # first output row blind to input frame 0
+check(answer_1, tuple(first_free), "each causal layer reaches k − 1 frames further into the past")
 
-# Exercise 2
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1: after L layers output frame t reads frames t − L(k − 1) … t
+solution_1 = tuple(depth * (k - 1) + 1 for depth, k in ((4, 3), (3, 5)))  # (9, 13)
+check(solution_1, tuple(first_free))
+
+# %% [markdown]
+# **Exercise 2.** Give the stride-2 conv of section 6 (`down`) chunks of 2 frames only (17 frames:
+# eight chunks of 2, then one of 1). How many frames does it keep in its cache after each chunk?
+# Answer with a tuple of nine ints. Is the result still exact?
+
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
 with torch.no_grad(), streaming(down):
     outputs, caches = [], []
     for chunk in frames17.split(2, dim=2):
         outputs.append(down(chunk))
         caches.append(down.cache.shape[2])
-    assert_close(torch.cat(outputs, dim=2), whole, rtol=0, atol=1e-12)
-print("stride 2, chunks of 2: cached frames after each chunk", caches)
+check(answer_2, tuple(caches), "the cache holds every frame it has read from the start of the next window on; "
+      "windows start every 2 frames, the first at the first padding frame")
 
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2: each chunk of 2 plus the 2 cached frames is one window of 3 and keeps the last 2;
+# the final chunk of 1 completes one more window and keeps only its last frame
+cached, solution_2 = 2, []  # before the first chunk: the 2 padding frames
+for size in [2] * 8 + [1]:
+    read = cached + size
+    windows = max(0, (read - 3) // 2 + 1)  # windows of 3 that fit, one every 2 frames
+    cached = read - 2 * windows
+    solution_2.append(cached)
+solution_2 = tuple(solution_2)
+check(solution_2, tuple(caches))
+with torch.no_grad():
+    assert_close(torch.cat(outputs, dim=2), whole, rtol=0, atol=1e-12)  # still exact
 
-# Exercise 3
+# %% [markdown]
+# **Exercise 3.** Write Wan's `downsample3d` twice — as a whole-clip function
+# (`cat(x[:, :, :1], conv(x))`, a kernel-3 stride-2 conv with no padding) and chunk by chunk the Wan
+# way (the first chunk passes through and is cached; later chunks prepend the last cached frame and
+# cache their own last frame) — and check that they agree on the 1, 4, 4, … schedule but not on
+# chunks of 3.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
 def wan_down_whole(x, conv):  # B C T H W -> B C 1+(T-1)//2 H W
     return torch.cat([x[:, :, :1], conv(x)], dim=2)
 
@@ -668,4 +706,3 @@ with torch.no_grad():
     assert_close(wan_down_chunked(frames17, wan_schedule(17), time_conv), reference)
     odd = wan_down_chunked(frames17, [1, 3, 3, 3, 3, 4], time_conv)
     assert odd.shape != reference.shape or not torch.allclose(odd, reference)
-print("solutions check out")

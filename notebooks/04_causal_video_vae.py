@@ -47,12 +47,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 
 import minivid.presets as presets
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.conv import CausalConv3d, streaming
+from minivid.layers.embed import token_count
 from minivid.layers.norm import ChannelRMSNorm, FrameGroupNorm, future_leak
 from minivid.layers.tiling import tiled_apply
 from minivid.models.vae import Downsample, Upsample, WanVAE
@@ -235,8 +238,8 @@ with torch.no_grad(), streaming(vae.encoder):
         vae.encoder(clip17[:, :, a:b])
     caches = [(name, tuple(m.cache.shape)) for name, m in vae.encoder.named_modules()
               if isinstance(m, CausalConv3d) and m.cache is not None]
-for name, shape in caches[::3]:
-    print(f"{name:32} cache B C T H W = {shape}")
+display(viz.table([{"layer": f"`{name}`", "cache B C T H W": " × ".join(map(str, shape))}
+                    for name, shape in caches[::3]]))
 assert {shape[2] for _, shape in caches} <= {1, 2}
 
 # %% [markdown]
@@ -429,12 +432,11 @@ with torch.no_grad():
 psnr_held = vae_task.psnr(held_recon, held_videos)
 acc_held = data.accuracy(held_recon, [held[i]["caption"] for i in range(N_HELD_OUT)])
 acc_input = data.accuracy(held_videos, [held[i]["caption"] for i in range(N_HELD_OUT)])
-print(f"{'':28}{'PSNR':>7}{'shape':>8}{'colour':>8}{'motion':>8}{'all':>7}")
-for name, p, acc in ((f"{len(videos)} sample clips", psnr_samples, acc_samples),
-                     (f"{N_HELD_OUT} held-out clips", psnr_held, acc_held),
-                     (f"{N_HELD_OUT} held-out inputs", None, acc_input)):
-    shown = f"{p.mean():6.1f}" if p is not None else "     -"
-    print(f"{name:28}{shown} " + "".join(f"{acc[k]:8.0%}" for k in ("shape", "colour", "motion", "all")))
+display(viz.table([{"clips": name, "PSNR (dB)": f"{p.mean():.1f}" if p is not None else "–",
+                     **{f"{k} read right": f"{acc[k]:.0%}" for k in ("shape", "colour", "motion", "all")}}
+                    for name, p, acc in ((f"{len(videos)} sample clips", psnr_samples, acc_samples),
+                                         (f"{N_HELD_OUT} held-out clips", psnr_held, acc_held),
+                                         (f"{N_HELD_OUT} held-out inputs", None, acc_input))]))
 assert psnr_held.mean() > 27 and acc_held["all"] >= 0.9
 
 # %% [markdown]
@@ -515,10 +517,10 @@ for name, frames, height, width in (("wan2.1-vae", 81, 720, 1280), ("wan2.2-vae"
     tokens = t * (h // 2) * (w // 2) if h % 2 == 0 and w % 2 == 0 else None  # the DiT's 1x2x2 patches
     rows.append((name, f"{frames}×{height}×{width}", (c, t, h, w), pixels / (c * t * h * w), tokens,
                  presets.count_params(name)))
-print(f"{'VAE':11}{'video':>15}{'latent C×T×H×W':>18}{'values ÷':>10}{'DiT tokens':>12}{'parameters':>14}")
-for name, video_size, shape, ratio, tokens, params in rows:
-    shown = f"{tokens:,}" if tokens else "H/2 not int"
-    print(f"{name:11}{video_size:>15}{'×'.join(map(str, shape)):>18}{ratio:>9.0f}×{shown:>12}{params:>14,}")
+display(viz.table([{"VAE": name, "video": video_size, "latent C×T×H×W": "×".join(map(str, shape)),
+                     "values ÷": f"{ratio:.0f}×", "DiT tokens": tokens if tokens else "H/2 not int",
+                     "parameters": params}
+                    for name, video_size, shape, ratio, tokens, params in rows]))
 assert rows[0][2] == (16, 21, 90, 160) and rows[1][2] == (48, 21, 45, 80)
 assert rows[0][5] == 126_892_531 and rows[1][5] == 704_688_668
 
@@ -598,9 +600,9 @@ with torch.no_grad():
     whole = vae.decode(z64)
     blended = vae.tiled_decode(z64, tile_size=32, tile_stride=16)
     seams = vae.tiled_decode(z64, tile_size=32, tile_stride=32)
-for name, v in (("untiled", whole), ("tiles blended", blended), ("tiles, hard seams", seams)):
-    print(f"{name:18} PSNR vs input {vae_task.psnr(v, big.video[None]).item():5.1f} dB, "
-          f"max |diff| vs untiled {(v - whole).abs().max():.3f}")
+display(viz.table([{"decode": name, "PSNR vs input (dB)": f"{vae_task.psnr(v, big.video[None]).item():.1f}",
+                     "max |diff| vs untiled": f"{(v - whole).abs().max():.3f}"}
+                    for name, v in (("untiled", whole), ("tiles blended", blended), ("tiles, hard seams", seams))]))
 assert (blended - whole).abs().mean() < (seams - whole).abs().mean()
 viz.frame_grid(big.video, whole[0], blended[0], seams[0], (seams - whole)[0].abs() * 4 - 1,
                titles=["input", "untiled", "blended tiles", "hard seams", "|hard − untiled| ×4"], every=4)
@@ -683,17 +685,54 @@ print(f"Wan2.1 latent stds range {min(presets.WAN21_VAE_LATENTS_STD)}..{max(pres
 #
 # ## Exercises
 #
-# 1. Write `latent_frames(frames)` and `decoded_frames(latent_frames)` and check them against
-#    the tiny VAE for 1, 5 and 9 frames.
-# 2. Show that an image (a 1-frame video) gets exactly the latent of frame 0 of any clip that
-#    starts with it.
-# 3. How many Wan2.1 tokens (1×2×2 patches) does 81 frames at 480×832 give? Compute it from the
-#    latent shape of the meta-device model.
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Without running the encoder: what latent shape `(C, T, H, W)` does the tiny VAE
+# of section 5 give for a clip of 25 frames of 32×48 pixels? Answer with a tuple of four ints.
 
 # %%
-# Exercise 1
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
+with torch.device("meta"):  # the tiny VAE's architecture on the meta device: shapes only, no compute
+    tiny_on_meta = WanVAE(vae.config)
+check(answer_1, tuple(tiny_on_meta.encode(torch.empty(1, 3, 25, 32, 48, device="meta")).shape[1:]),
+      "the config printed in section 5 gives the latent channels and the time and space strides; "
+      "remember that frame 0 gets a latent frame of its own")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
+solution_1 = (cfg.z_dim, 1 + (25 - 1) // cfg.temporal_stride, 32 // cfg.spatial_stride, 48 // cfg.spatial_stride)
+check(solution_1, tuple(tiny_on_meta.encode(torch.empty(1, 3, 25, 32, 48, device="meta")).shape[1:]))
+
+# %% [markdown]
+# **Exercise 2.** Latent frame 3 of the tiny VAE's encoding of a 17-frame clip depends on which
+# pixel frames? Answer with the first and the last of them, `(first, last)`. (The check finds them
+# from the gradient of latent frame 3 with respect to every input frame.)
+
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
+pixels = clip17.clone().requires_grad_()
+(grad,) = torch.autograd.grad(vae.encode(pixels, chunked=False)[:, :, 3].sum(), pixels)  # d latent frame 3 / d pixels
+reaches = (grad.abs().amax(dim=(0, 1, 3, 4)) > 0).nonzero().flatten()  # the frames with a nonzero gradient
+check(answer_2, (int(reaches.min()), int(reaches.max())),
+      "the encoder is causal, and each latent frame after the first summarises 4 more pixel frames")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
+j = 3
+solution_2 = (0, 4 * j)  # latent frame j summarises frames <= 4j, and everything before it (section 4)
+check(solution_2, (int(reaches.min()), int(reaches.max())))
+assert reaches.tolist() == list(range(4 * j + 1))  # every frame in between too
+
+# %% [markdown]
+# **Exercise 3.** Write `latent_frames(frames)` and `decoded_frames(latent_frames)` and check them
+# against the tiny VAE for 1, 5 and 9 frames.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
 def latent_frames(frames: int) -> int:
     return 1 + (frames - 1) // 4
 
@@ -707,14 +746,48 @@ with torch.no_grad():
         z_ = vae.encode(clip17[:, :, :frames])
         assert z_.shape[2] == latent_frames(frames) and vae.decode(z_).shape[2] == decoded_frames(z_.shape[2])
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 4.** Show that an image (a 1-frame video) gets exactly the latent of frame 0 of any
+# clip that starts with it.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
 with torch.no_grad():
     image_latent = vae64.encode(clip64[:, :, :1])
 assert_close(image_latent[:, :, 0], latent_whole[:, :, 0], rtol=0, atol=1e-10)
 
-# Exercise 3
+# %% [markdown]
+# **Exercise 5.** How many Wan2.1 tokens (1×2×2 patches) does a clip of 81 frames at 480×832 give?
+# Work it out from the VAE's strides, then compute it from the latent shape of the meta-device
+# model of section 7.
+
+# %%
+# Exercise 5: replace None with your answer, then run the cell; it tells you whether you are right
+answer_5 = None
+check(answer_5, token_count(81, 480, 832),
+      "latent frames × latent rows / 2 × latent columns / 2, with Wan2.1's 4×8×8 VAE")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 5
 with torch.no_grad():
     lat = presets.build("wan2.1-vae").encode(torch.empty(1, 3, 81, 480, 832, device="meta"), chunked=False)
 t_, h_, w_ = lat.shape[2:]
-assert t_ * (h_ // 2) * (w_ // 2) == 32_760
-print("solutions check out")
+solution_5 = t_ * (h_ // 2) * (w_ // 2)
+check(solution_5, token_count(81, 480, 832))
+
+# %% [markdown]
+# **Exercise 6.** Section 8 tiles a frame with 32-pixel tiles every 16 pixels, the last tile flush
+# with the edge. How many tiles in all does a 96×160 frame take?
+
+# %%
+# Exercise 6: replace None with your answer, then run the cell; it tells you whether you are right
+answer_6 = None
+tiles_run = []
+tiled_apply(lambda v: tiles_run.append(1) or v, torch.zeros(1, 1, 1, 96, 160), 32, 16, 1.0)  # count the calls
+check(answer_6, len(tiles_run), "count the tile starts along each axis (0, 16, 32, … and one flush with the "
+      "edge), then multiply")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 6
+solution_6 = len(tile_spans(96, 32, 16)) * len(tile_spans(160, 32, 16))  # 5 rows × 9 columns
+check(solution_6, len(tiles_run))

@@ -44,10 +44,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from einops import rearrange, reduce
+from IPython.display import display
 from matplotlib.colors import ListedColormap
 from torch.testing import assert_close
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.attention import SelfAttention, attention
 from minivid.layers.embed import token_grid
 from minivid.layers.spacetime import VARIANTS, attention_cost, spacetime_attention, spacetime_mask
@@ -336,9 +338,8 @@ width, heads, layers = 768, 12, 12
 one_attention = count(SelfAttention(width, heads=heads))
 layer_norm = 2 * width  # scale and bias
 per_block = {"model 1": one_attention, "model 3": 2 * one_attention + layer_norm, "model 4": one_attention}
-print(f"{'':8}{'attention params / block':>26}{'over 12 blocks':>16}")
-for name, n in per_block.items():
-    print(f"{name:8}{n:>26,}{n * layers:>16,}")
+display(viz.table([{"ViViT": name, "attention params / block": n, f"over {layers} blocks": n * layers}
+                    for name, n in per_block.items()]))
 assert per_block["model 4"] == per_block["model 1"] < per_block["model 3"]
 
 # %% [markdown]
@@ -358,7 +359,7 @@ from_scratch = {"full": full, "spatial": spatial, "temporal": temporal, "spatial
                 "spatiotemporal_window": spatiotemporal_window, "sparse_causal": sparse_causal,
                 "frame_causal": frame_causal, "factorised_heads": factorised_heads}
 assert set(from_scratch) == set(VARIANTS) == set(masks)
-print(f"{'variant':24}{'keys/query':>11}{'max |scratch − minivid|':>26}")
+proof = []
 for variant in VARIANTS:
     theirs_mask = spacetime_mask(variant, GRID, WINDOW, heads=HEADS)
     assert torch.equal(masks[variant], theirs_mask), variant
@@ -367,7 +368,9 @@ for variant in VARIANTS:
     assert_close(ours, theirs)  # reshape (scratch) == reshape (minivid)
     assert_close(theirs, attention(q, k, v, theirs_mask))  # reshape == mask, both minivid
     keys = masks[variant].reshape(-1, L, L)[-1].sum(-1).float().mean().item()
-    print(f"{variant:24}{keys:>11.1f}{(ours - theirs).abs().max().item():>26.1e}")
+    proof.append({"variant": variant, "keys/query": keys,
+                  "max |scratch − minivid|": (ours - theirs).abs().max().item()})
+viz.table(proof, floatfmt=".3g")
 
 # %% [markdown]
 # Why real models use the reshape form: it computes only the allowed scores. The mask form builds
@@ -389,11 +392,13 @@ def best_of(fn, repeats=3):
 
 
 print(f"{Lt:,} tokens ({tg[0]}×{tg[1]}×{tg[2]}), 2 heads")
+timings = []
 for variant in ("spatial", "temporal"):
     mask_t = spacetime_mask(variant, tg)
     as_reshape = best_of(lambda: spacetime_attention(qt_, kt_, vt_, variant, tg))
     as_mask = best_of(lambda: attention(qt_, kt_, vt_, mask_t))
-    print(f"  {variant:9} reshape {1e3 * as_reshape:7.1f} ms   masked full {1e3 * as_mask:7.1f} ms")
+    timings.append({"variant": variant, "reshape (ms)": 1e3 * as_reshape, "masked full (ms)": 1e3 * as_mask})
+viz.table(timings, floatfmt=".1f")
 
 # %% [markdown]
 # ## 6. What it costs at real resolutions
@@ -412,11 +417,13 @@ assert wan_480p == (21, 30, 52) and wan_720p == (21, 45, 80)
 REAL_WINDOW = (5, 4)  # illustrative: divides 30 and 52
 full_480p = attention_cost("full", *wan_480p, dim=5120, heads=40)
 print(f"Wan2.1-14B self-attention, one layer, 81×480×832 → {wan_480p} = {full_480p['tokens']:,} tokens")
-print(f"{'variant':24}{'keys/query':>11}{'TFLOPs':>9}{'scores bf16':>13}{'vs full':>9}")
+costs = []
 for variant in VARIANTS:
     c = attention_cost(variant, *wan_480p, dim=5120, heads=40, window=REAL_WINDOW)
-    print(f"{variant:24}{c['keys_per_query']:>11,.0f}{c['flops'] / 1e12:>9.2f}"
-          f"{c['score_bytes_bf16'] / 1e9:>10.2f} GB{c['flops'] / full_480p['flops']:>9.4f}")
+    costs.append({"variant": variant, "keys/query": f"{c['keys_per_query']:,.0f}",
+                  "TFLOPs": f"{c['flops'] / 1e12:.2f}", "scores bf16 (GB)": f"{c['score_bytes_bf16'] / 1e9:.2f}",
+                  "vs full": f"{c['flops'] / full_480p['flops']:.4f}"})
+display(viz.table(costs))
 
 mask_480p, mask_720p = full_480p["mask_bytes"], attention_cost("full", *wan_720p, dim=5120, heads=40)["mask_bytes"]
 assert mask_480p == 32_760**2 and mask_720p == 75_600**2
@@ -476,9 +483,10 @@ in_frame_0[:mS] = object_flat[:mS]  # the square's tokens in frame 0
 one_hop = {name: (m[query] & in_frame_0).sum().item() for name, m in motion_masks.items()}
 two_layers = (motion_masks["temporal"].float() @ motion_masks["spatial"].float()) > 0  # spatial, then temporal
 print(f"square tokens in frame 0: {int(in_frame_0.sum())}; the query is a square token in frame 1")
-print(f"  seen by one temporal layer : {one_hop['temporal']}")
-print(f"  seen by one full-3D layer  : {one_hop['full']}")
-print(f"  spatial then temporal layer: {(two_layers[query] & in_frame_0).sum().item()} (through a background token)")
+display(viz.table([{"layers": "one temporal layer", "square tokens of frame 0 seen": one_hop["temporal"]},
+                   {"layers": "one full-3D layer", "square tokens of frame 0 seen": one_hop["full"]},
+                   {"layers": "spatial, then temporal layer (through a background token)",
+                    "square tokens of frame 0 seen": (two_layers[query] & in_frame_0).sum().item()}]))
 assert one_hop["temporal"] == 0 and one_hop["full"] == int(in_frame_0.sum())
 
 fig, axes = plt.subplots(2, 2, figsize=(6.4, 6.2), layout="constrained")
@@ -519,15 +527,16 @@ models = [  # name, video tokens, text tokens in the same attention, width, head
     ("CogVideoX-5B", token_grid(49, 480, 720), 226, 3072, "48×64", 42),
     ("HunyuanVideo", token_grid(129, 720, 1280), 256, 3072, "24×128", 20 + 40),
 ]
-print(f"{'model':18}{'tokens':>9}{'heads':>8}{'layers':>7}{'PFLOPs/step':>13}"
-      f"{'scores/layer bf16':>19}{'L×L mask':>10}")
+per_model = []
 for name, grid_m, text, width, head_shape, n_layers in models:
     tokens = int(np.prod(grid_m)) + text
     heads_m = int(head_shape.split("×")[0])
     flops = 4 * tokens**2 * width * n_layers  # QKᵀ and AV, every layer
     scores = 2 * tokens**2 * heads_m
-    print(f"{name:18}{tokens:>9,}{head_shape:>8}{n_layers:>7}{flops / 1e15:>13.1f}"
-          f"{scores / 1e9:>16.0f} GB{tokens**2 / 1e9:>7.1f} GB")
+    per_model.append({"model": name, "tokens": tokens, "heads": head_shape, "layers": n_layers,
+                      "PFLOPs/step": f"{flops / 1e15:.1f}", "scores/layer bf16 (GB)": f"{scores / 1e9:.0f}",
+                      "L×L mask (GB)": f"{tokens**2 / 1e9:.1f}"})
+display(viz.table(per_model))
 assert int(np.prod(models[3][1])) == 118_800 and int(np.prod(models[2][1])) == 17_550
 
 # %% [markdown]
@@ -601,23 +610,26 @@ assert int(np.prod(models[3][1])) == 118_800 and int(np.prod(models[2][1])) == 1
 #
 # ## Exercises
 #
-# 1. W.A.L.T's spatial layers use a window of a whole frame. Show that `spatial_window` with the
-#    window `(h, w)` is exactly `spatial`, and that `spatiotemporal_window` with `(h, w)` is `full`.
-# 2. Build the mask of the variant the popular description has in mind — frame `i` sees frames 0,
-#    `i − 1` *and* `i` — and show that the outputs of frame 2 differ from the official
-#    sparse-causal attention while those of frame 0 do not.
-# 3. With `attention_cost`, by what factor does going from 480p to 720p multiply the attention
-#    FLOPs of Wan2.1 for full attention, and for spatial attention? Why are the two factors equal
-#    here, and what would make them differ?
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** W.A.L.T's spatial layers use a window of a whole frame. Show that
+# `spatial_window` with the window `(h, w)` is exactly `spatial`, and that `spatiotemporal_window`
+# with `(h, w)` is `full`.
 
-# %%
-# Exercise 1
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
 assert torch.equal(spacetime_mask("spatial_window", GRID, (H, W)), spacetime_mask("spatial", GRID))
 assert torch.equal(spacetime_mask("spatiotemporal_window", GRID, (H, W)), spacetime_mask("full", GRID))
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 2.** Build the mask of the variant the popular description has in mind — frame `i`
+# sees frames 0, `i − 1` *and* `i` — and show that the outputs of frame 2 differ from the official
+# sparse-causal attention while those of frame 0 do not.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
 with_itself = masks["sparse_causal"] | same(t_of)
 official = attention(q, k, v, masks["sparse_causal"])
 popular = attention(q, k, v, with_itself)
@@ -626,12 +638,65 @@ assert_close(frame(popular, 0), frame(official, 0))  # frame 0 already saw itsel
 assert not torch.allclose(frame(popular, 2), frame(official, 2))
 print(f"frame 2 changes by up to {(frame(popular, 2) - frame(official, 2)).abs().max():.3f}")
 
-# Exercise 3
-cost = {res: {v_: attention_cost(v_, *token_grid(81, *res), dim=5120, heads=40)["flops"] for v_ in ("full", "spatial")}
-        for res in ((480, 832), (720, 1280))}
-full_ratio = cost[(720, 1280)]["full"] / cost[(480, 832)]["full"]
-spatial_ratio = cost[(720, 1280)]["spatial"] / cost[(480, 832)]["spatial"]
-assert abs(full_ratio - (75_600 / 32_760) ** 2) < 1e-9  # tokens², ≈ 5.33
-assert abs(spatial_ratio - (75_600 / 32_760) * (3_600 / 1_560)) < 1e-9  # tokens × tokens-per-frame
+# %% [markdown]
+# **Exercise 3.** By what factor does going from 480p to 720p (81 frames) multiply the attention
+# FLOPs of one Wan2.1 layer, for full attention and for spatial attention? Answer with a tuple
+# `(full, spatial)` (two significant digits are enough). Why are the two factors equal here, and
+# what would make them differ?
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+flops_of = lambda variant, height, width: attention_cost(  # noqa: E731
+    variant, *token_grid(81, height, width), dim=5120, heads=40)["flops"]
+check(answer_3, tuple(flops_of(v_, 720, 1280) / flops_of(v_, 480, 832) for v_ in ("full", "spatial")),
+      "full attention costs ∝ tokens², spatial attention ∝ frames × (tokens per frame)²; "
+      "what changes between the two sizes?", rtol=0.01)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
+tokens_480p, tokens_720p = (int(np.prod(token_grid(81, *size))) for size in ((480, 832), (720, 1280)))
+full_ratio = (tokens_720p / tokens_480p) ** 2  # tokens²: ≈ 5.33
+per_frame_480p, per_frame_720p = 30 * 52, 45 * 80  # tokens per latent frame
+spatial_ratio = (tokens_720p / tokens_480p) * (per_frame_720p / per_frame_480p)  # tokens × tokens per frame
+solution_3 = (full_ratio, spatial_ratio)
+check(solution_3, tuple(flops_of(v_, 720, 1280) / flops_of(v_, 480, 832) for v_ in ("full", "spatial")))
 print(f"720p / 480p: full ×{full_ratio:.2f}, spatial ×{spatial_ratio:.2f}")
-print("solutions check out")
+# Equal because both clips have 21 latent frames: full ∝ t²·s², spatial ∝ t·s², so the ratios differ by the
+# ratio of t. Compare clips of different lengths (or a variant with another law, e.g. temporal) and they differ.
+
+# %% [markdown]
+# **Exercise 4.** Under frame-causal attention, a query in frame `i` sees the keys of frames
+# `0 … i`. On Wan2.1's 480p token grid (21 × 30 × 52), how many keys does a query see *on
+# average* over all queries?
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+check(answer_4, attention_cost("frame_causal", *token_grid(81, 480, 832), dim=5120, heads=40)["keys_per_query"],
+      "a query in frame i sees (i + 1) frames of h·w tokens; average i + 1 over the 21 frames")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+t_480, h_480, w_480 = token_grid(81, 480, 832)
+solution_4 = sum((i + 1) * h_480 * w_480 for i in range(t_480)) / t_480  # h·w·(t + 1)/2 = 17,160
+check(solution_4, attention_cost("frame_causal", t_480, h_480, w_480, dim=5120, heads=40)["keys_per_query"])
+small_grid = (5, 2, 3)  # the same average, counted on a mask small enough to build
+assert spacetime_mask("frame_causal", small_grid).sum(-1).double().mean() == 2 * 3 * (5 + 1) / 2
+
+# %% [markdown]
+# **Exercise 5.** How many (query, key) pairs does the spatiotemporal window mask
+# `masks["spatiotemporal_window"]` allow on this notebook's `GRID` with its `WINDOW`? Answer with an
+# expression in `T`, `H`, `W`, `wh` and `ww` (it then holds for any size you set in the parameters
+# cell).
+
+# %%
+# Exercise 5: replace None with your answer, then run the cell; it tells you whether you are right
+answer_5 = None
+check(answer_5, int(spacetime_mask("spatiotemporal_window", GRID, WINDOW).sum()),
+      "every query sees its own window in every frame; count the keys per query, then the queries")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 5
+solution_5 = (T * H * W) * (T * wh * ww)  # L queries × (t frames × one window) keys
+check(solution_5, int(spacetime_mask("spatiotemporal_window", GRID, WINDOW).sum()))

@@ -44,8 +44,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from einops import rearrange
+from IPython.display import display
 from torch.testing import assert_close
 
+from minivid import viz
+from minivid.exercises import check
 from minivid.layers.attention import SelfAttention
 from minivid.layers.embed import token_grid
 from minivid.layers.rope import (ROPE_THETA, apply_rope, axial_rope_angles, check_rope_dims, grid_positions,
@@ -254,13 +257,12 @@ MODELS = {  # name: head_dim, (d_t, d_h, d_w), θ, native token grid (t, h, w)
 }
 for (name, (head_dim, dims, theta, _)), key in zip(MODELS.items(), ("wan", "cogvideox", "hunyuanvideo")):
     assert dims == rope_dims(key, head_dim) and theta == ROPE_THETA[key]
-print(f"{'model':14}{'head_dim':>9}{'d_t/d_h/d_w':>14}{'frequencies':>13}{'θ':>8}   rotated tokens")
 rotated = {"Wan2.1": "all (video only; text via cross-attention)",
            "CogVideoX-5B": "video only; [text ; video], text unrotated",
            "HunyuanVideo": "video only; [video ; text], text unrotated"}
-for name, (head_dim, dims, theta, _) in MODELS.items():
-    print(f"{name:14}{head_dim:>9}{'/'.join(map(str, dims)):>14}{'/'.join(str(x // 2) for x in dims):>13}"
-          f"{theta:>8g}   {rotated[name]}")
+viz.table([{"model": name, "head_dim": head_dim, "d_t/d_h/d_w": "/".join(map(str, dims)),
+            "frequencies": "/".join(str(x // 2) for x in dims), "θ": f"{theta:g}", "rotated tokens": rotated[name]}
+           for name, (head_dim, dims, theta, _) in MODELS.items()])
 
 # %% [markdown]
 # Where the splits come from in the official code:
@@ -408,16 +410,17 @@ for bad in ((21, 21, 22), (16, 24, 20)):
 # position-blind at this size) or more than a full turn.
 
 # %%
-print(f"{'model':14}{'axis':>5}{'positions':>10}{'pairs':>6}{'ω_min':>10}{'wavelength':>12}"
-      f"{'< 0.1 rad':>10}{'> 2π':>6}")
-blind = {}
+blind, measured = {}, []
 for name, (head_dim, dims, theta, native) in MODELS.items():
     for axis, dim, n in zip("thw", dims, native):
         omega = frequencies(dim, theta)
         turn = omega * (n - 1)
         blind[name, axis] = int((turn < 0.1).sum())
-        print(f"{name:14}{axis:>5}{n:>10}{dim // 2:>6}{omega[-1].item():>10.2e}{2 * np.pi / omega[-1].item():>12,.0f}"
-              f"{blind[name, axis]:>10}{int((turn > 2 * np.pi).sum()):>6}")
+        wavelength = round(2 * np.pi / omega[-1].item())
+        measured.append({"model": name, "axis": axis, "positions": n, "pairs": dim // 2,
+                         "ω_min": f"{omega[-1].item():.2e}", "wavelength (tokens)": wavelength,
+                         "pairs < 0.1 rad": blind[name, axis], "pairs > 2π": int((turn > 2 * np.pi).sum())})
+display(viz.table(measured))
 assert all(blind["HunyuanVideo", a] == 0 < blind["Wan2.1", a] for a in "thw")  # θ = 256 keeps every pair turning
 
 # %% [markdown]
@@ -534,20 +537,31 @@ fig
 #
 # ## Exercises
 #
-# 1. Compute Wan's split for head widths 64 and 96 by the formula and check it with `rope_dims`.
-# 2. An image is a video with one frame. Show that 3D RoPE on a `1 × h × w` grid leaves the time
-#    channels untouched and equals 2D RoPE (rows, columns) on the remaining channels.
-# 3. Rotate the same HunyuanVideo query with θ = 256 and with θ = 10000 at position
-#    `(t, h, w) = (5, 20, 40)`. Which pairs agree, and why exactly those?
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Compute Wan's split `(d_t, d_h, d_w)` for head widths 64 and 96 by the formula.
+# Answer with a tuple of the two splits, `((d_t, d_h, d_w), (d_t, d_h, d_w))`.
 
 # %%
-# Exercise 1
-for head_dim_, expected in ((64, (24, 20, 20)), (96, (32, 32, 32)), (128, (44, 42, 42))):
-    assert wan_split(head_dim_) == rope_dims("wan", head_dim_) == expected
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
+check(answer_1, (rope_dims("wan", 64), rope_dims("wan", 96)),
+      "rows and columns get 2 * (d // 6) channels each; time gets the rest")
 
-# Exercise 2
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
+solution_1 = (wan_split(64), wan_split(96))  # (24, 20, 20) and (32, 32, 32)
+check(solution_1, (rope_dims("wan", 64), rope_dims("wan", 96)))
+assert wan_split(128) == rope_dims("wan", 128) == (44, 42, 42)
+
+# %% [markdown]
+# **Exercise 2.** An image is a video with one frame. Show that 3D RoPE on a `1 × h × w` grid
+# leaves the time channels untouched and equals 2D RoPE (rows, columns) on the remaining channels.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
 head_dim, dims, theta, _ = MODELS["Wan2.1"]
 image_grid = (1, 6, 9)
 x_img = torch.randn(1, 1, 54, head_dim, generator=g, dtype=torch.float64)
@@ -557,14 +571,47 @@ assert_close(rotated_3d[..., :d_t], x_img[..., :d_t])  # frame 0: the time slice
 rows_cols = grid_positions(*image_grid)[:, 1:]
 assert_close(rotated_3d[..., d_t:], apply_rope(x_img[..., d_t:], axial_rope_angles(rows_cols, dims[1:], theta)))
 
-# Exercise 3
-head_dim, dims, _, _ = MODELS["HunyuanVideo"]
+# %% [markdown]
+# **Exercise 3.** Rotate the same HunyuanVideo query with θ = 256 and with θ = 10000 at position
+# `(t, h, w) = (5, 20, 40)`. Which channel pairs agree? Answer with a tuple of their indices (pair
+# `i` is channels `2i, 2i + 1`), and say why exactly those.
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
 where = torch.tensor([[5, 20, 40]])
+hunyuan_dims = MODELS["HunyuanVideo"][1]
+angles_by_theta = [axial_rope_angles(where, hunyuan_dims, th)[0] for th in (256.0, 10000.0)]  # one angle per pair
+check(answer_3, tuple((angles_by_theta[0] - angles_by_theta[1]).abs().lt(1e-12).nonzero().flatten().tolist()),
+      "ωᵢ = θ^(−2i/d_axis): for which i does θ not matter? Each axis has its own ladder, "
+      "and the split is 16/56/56")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
+head_dim, dims, _, _ = MODELS["HunyuanVideo"]
 q1 = torch.randn(1, 1, 1, head_dim, generator=g, dtype=torch.float64)
 at_256, at_10k = (apply_rope(q1, axial_rope_angles(where, dims, th)) for th in (256.0, 10000.0))
 agree = (at_256 - at_10k).abs().reshape(-1, 2).amax(-1) < 1e-12  # per channel pair
-first_of_axis = torch.zeros(head_dim // 2, dtype=torch.bool)
-first_of_axis[[0, dims[0] // 2, (dims[0] + dims[1]) // 2]] = True  # ω = θ⁰ = 1 whatever θ is
-assert torch.equal(agree, first_of_axis)
+solution_3 = (0, dims[0] // 2, (dims[0] + dims[1]) // 2)  # the first pair of each axis: ω = θ⁰ = 1 whatever θ is
+check(solution_3, tuple(agree.nonzero().flatten().tolist()))
 print(f"θ = 256 vs 10000: {int(agree.sum())} of {head_dim // 2} pairs agree (the first of each axis, ω = 1)")
-print("solutions check out")
+
+# %% [markdown]
+# **Exercise 4.** Wan2.1 at 480p has 21 latent frames. By how many radians does the *slowest* time
+# pair (the last pair of the time slice, head 128, θ = 10000) turn from the first latent frame to
+# the last? (Compare it with the 0.1 rad of section 5.)
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+wan_dims, wan_theta = MODELS["Wan2.1"][1], MODELS["Wan2.1"][2]
+ends = axial_rope_angles(torch.tensor([[0, 0, 0], [20, 0, 0]]), wan_dims, wan_theta)  # first and last frame
+check(answer_4, (ends[1] - ends[0])[wan_dims[0] // 2 - 1].item(),
+      "the last pair i = d_t/2 − 1 of the time slice turns by ω = θ^(−2i/d_t) per frame", rtol=1e-3)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+d_t = wan_dims[0]  # 44
+solution_4 = (21 - 1) * wan_theta ** (-2 * (d_t // 2 - 1) / d_t)  # 20 frames × ω_min ≈ 0.003 rad: position-blind
+check(solution_4, (ends[1] - ends[0])[d_t // 2 - 1].item())
+assert solution_4 < 0.1

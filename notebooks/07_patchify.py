@@ -41,11 +41,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from einops import rearrange, repeat
+from IPython.display import display
 from matplotlib.patches import Rectangle
 from torch import nn
 from torch.testing import assert_close
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.embed import (PatchEmbed3d, latent_size, patchify, token_count, token_grid, tubelet_from_2d,
                                   unpatchify)
 
@@ -351,15 +353,16 @@ rows = [  # name, frames, height, width, VAE stride, patch, text tokens in the s
     ("CogVideoX", 49, 480, 720, (4, 8, 8), (1, 2, 2), "226, first"),
     ("HunyuanVideo", 129, 720, 1280, (4, 8, 8), (1, 2, 2), "≤ 256, last"),
 ]
-print(f"{'model':16}{'video':>15}{'latent':>14}{'patch':>9}{'token grid':>14}{'tokens':>9}   text")
-counted = {}
+counted, accounting = {}, []
 for name, f, h, w, stride, p, text in rows:
     lat, grid_m = latent_size(f, h, w, stride), token_grid(f, h, w, stride, p)
     counted[name] = token_count(f, h, w, stride, p)
-    print(f"{name:16}{f'{f}×{h}×{w}':>15}{'×'.join(map(str, lat)):>14}{'×'.join(map(str, p)):>9}"
-          f"{'×'.join(map(str, grid_m)):>14}{counted[name]:>9,}   {text}")
-print(f"{'CogVideoX 1.5':16}{'81×768×1360':>15}{'21(+1)×96×170':>14}{'2×2×2':>9}{'11×48×85':>14}"
-      f"{44_880:>9,}   224, first")  # padded: see §4
+    accounting.append({"model": name, "video": f"{f}×{h}×{w}", "latent": "×".join(map(str, lat)),
+                       "patch": "×".join(map(str, p)), "token grid": "×".join(map(str, grid_m)),
+                       "tokens": counted[name], "text": text})
+accounting.append({"model": "CogVideoX 1.5", "video": "81×768×1360", "latent": "21(+1)×96×170", "patch": "2×2×2",
+                   "token grid": "11×48×85", "tokens": 44_880, "text": "224, first"})  # padded: see §4
+display(viz.table(accounting))
 assert counted["Wan2.1 480p"] == 32_760 and counted["Wan2.1 720p"] == 75_600
 assert counted["CogVideoX"] == 17_550 and counted["HunyuanVideo"] == 118_800 and counted["Wan2.2 TI2V-5B"] == 27_280
 
@@ -483,26 +486,50 @@ except ValueError as error:
 #
 # ## Exercises
 #
-# 1. Wan2.1 at 1080p (1080×1920, 81 frames): which check fails? Find the nearest valid heights below
-#    and above and their token counts.
-# 2. Load a channels-last `Linear` patch embedding (tokens flattened `(pt ph pw c)`, no LayerNorms)
-#    into minivid's `PatchEmbed3d` and prove the outputs equal.
-# 3. CogVideoX 1.5 also makes 10-second clips: 161 frames at 1360×768. How many latent frames does the
-#    pipeline add, and how many video tokens result?
+# Each exercise that has a single right answer comes with a cell that checks yours: replace `None`,
+# run the cell, and it says whether you are right (left at `None`, it only reminds you). The worked
+# solution sits in a collapsed cell below each exercise: click it to open it once you have tried.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Wan2.1 at 1080p (1080×1920, 81 frames): which check fails? Find the nearest valid
+# heights below and above 1080 (width 1920, 81 frames) and answer with `(height_below,
+# height_above)`; then compute their token counts.
 
 # %%
-# Exercise 1
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
+
+
+def accepted(height, width=1920):
+    """Whether minivid accepts this frame size for Wan2.1 (81 frames)."""
+    try:
+        token_count(81, height, width)
+        return True
+    except ValueError:
+        return False
+
+
+nearest_valid = (max(filter(accepted, range(1000, 1080))), min(filter(accepted, range(1081, 1200))))
+check(answer_1, nearest_valid,
+      "the VAE divides the height by 8 and the patch then by 2; run token_count(81, 1080, 1920) to read the error")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
 try:
     token_count(81, 1080, 1920)
 except ValueError as error:
     print("1080p:", error)  # 1080 / 8 = 135 latent rows: odd, the 2×2 patch does not fit
-below, above = (token_count(81, h_, 1920) for h_ in (1072, 1088))
+solution_1 = (1080 // 16 * 16, (1080 // 16 + 1) * 16)  # the height must be a multiple of 8 × 2 = 16
+check(solution_1, nearest_valid)
+below, above = (token_count(81, h_, 1920) for h_ in solution_1)
 assert (below, above) == (21 * 67 * 120, 21 * 68 * 120)
 print(f"1072×1920 → {below:,} tokens, 1088×1920 → {above:,} tokens")
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 2.** Load a channels-last `Linear` patch embedding (tokens flattened `(pt ph pw c)`, no
+# LayerNorms) into minivid's `PatchEmbed3d` and prove the outputs equal.
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
 channels_last = randomise_(nn.Linear(C * 8, DIM))
 ours = PatchEmbed3d(C, DIM, (2, 2, 2))
 with torch.no_grad():
@@ -510,8 +537,56 @@ with torch.no_grad():
     ours.proj.bias.copy_(channels_last.bias)
 assert_close(ours(latent), channels_last(patchify(latent, (2, 2, 2), "pt ph pw c")))
 
-# Exercise 3
-lt = latent_size(161, 768, 1360)[0]
-assert (lt, -lt % 2, cogvideox15_tokens(161)) == (41, 1, 85_680)
+# %% [markdown]
+# **Exercise 3.** CogVideoX 1.5 also makes 10-second clips: 161 frames at 1360×768. How many latent
+# frames does the pipeline add, and how many video tokens result? Answer with `(added, tokens)`.
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+latent_frames_161 = latent_size(161, 768, 1360)[0]
+padded_frames = 1 + 4 * (latent_frames_161 + latent_frames_161 % 2 - 1)  # the frames that give the padded latent
+check(answer_3, (latent_frames_161 % 2, token_count(padded_frames, 768, 1360, patch=(2, 2, 2))),
+      "1 + (frames − 1)/4 latent frames, padded to an even count for the 2×2×2 tube; then divide by the patch")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
+lt = latent_size(161, 768, 1360)[0]  # 41: odd
+solution_3 = (-lt % 2, cogvideox15_tokens(161))  # 1 extra latent frame; 21 × 48 × 85 tokens
+check(solution_3, (latent_frames_161 % 2, token_count(padded_frames, 768, 1360, patch=(2, 2, 2))))
 print(f"161 frames → {lt} latent frames + 1 → {cogvideox15_tokens(161):,} tokens")
-print("solutions check out")
+
+# %% [markdown]
+# **Exercise 4.** Wan2.1-14B embeds 16 latent channels into tokens of width 5120 with a `1×2×2`
+# `Conv3d` patch embedding (kernel = stride = patch, with a bias). How many parameters does that
+# embedding have?
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+with torch.device("meta"):  # no memory needed to count parameters
+    wan_embed = PatchEmbed3d(16, 5120, (1, 2, 2))
+check(answer_4, sum(p_.numel() for p_ in wan_embed.parameters()),
+      "one weight per (output channel, input channel, position inside the patch), plus one bias per output channel")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+solution_4 = 5120 * 16 * 1 * 2 * 2 + 5120  # the weight D × C × pt × ph × pw, and the bias
+check(solution_4, sum(p_.numel() for p_ in wan_embed.parameters()))
+
+# %% [markdown]
+# **Exercise 5.** Wan2.1's VAE turns 81 frames at 480×832 into a latent of 16 × 21 × 60 × 104. After
+# the `1×2×2` patchify of this notebook, what is the shape of the token tensor for a batch of one?
+# Answer with a tuple `(B, tokens, numbers per token)`.
+
+# %%
+# Exercise 5: replace None with your answer, then run the cell; it tells you whether you are right
+answer_5 = None
+check(answer_5, tuple(patchify(torch.empty(1, 16, 21, 60, 104, device="meta"), (1, 2, 2)).shape),
+      "one token per 1×2×2 tube, in (t h w) order; each token holds all the numbers of its tube, every channel")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 5
+solution_5 = (1, 21 * (60 // 2) * (104 // 2), 16 * 1 * 2 * 2)  # (1, 32760, 64)
+check(solution_5, tuple(patchify(torch.empty(1, 16, 21, 60, 104, device="meta"), (1, 2, 2)).shape))
+assert solution_5[1] == token_count(81, 480, 832)

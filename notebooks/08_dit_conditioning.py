@@ -45,13 +45,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 from torch.utils.flop_counter import FlopCounterMode
 
 import minivid.presets as presets
-from minivid import data
+from minivid import data, viz
 from minivid.diffusion import cfg_model, noise_schedule, noisy_sample
+from minivid.exercises import check
 from minivid.layers.embed import sincos_2d, timestep_embedding
 from minivid.models.dit import CONDITIONINGS, DiT, DiTBlock, DiTConfig
 from minivid.models.wan import WanConfig, WanModel
@@ -262,18 +264,18 @@ cascade_model = DiT(tiny_config("adaln_zero"))
 optimiser = torch.optim.AdamW(cascade_model.parameters(), lr=1e-3, weight_decay=0.0)
 xb, eps = torch.randn(8, 3, 16, 16, generator=g), torch.randn(8, 3, 16, 16, generator=g)
 tb, yb = torch.randint(0, 1000, (8,), generator=g), torch.arange(8)
-first_moving = {}
-print("step  " + "".join(f"{name:>26}" for name in GROUPS))
+first_moving, cascade_rows = {}, []
 for step in range(4):
     optimiser.zero_grad()
     F.mse_loss(cascade_model(xb, tb, yb), eps).backward()
     largest = {name: max(p.grad.abs().max().item() for n, p in cascade_model.named_parameters()
                          if any(part in n for part in parts)) for name, parts in GROUPS.items()}
-    print(f"{step:4}  " + "".join(f"{v:>26.1e}" for v in largest.values()))
+    cascade_rows.append({"step": step, **largest})
     for name, v in largest.items():
         if v > 0:
             first_moving.setdefault(name, step)
     optimiser.step()
+display(viz.table(cascade_rows, floatfmt=".1e"))  # the largest |gradient| in each group of parameters
 assert first_moving == {"head Linear": 0, "head modulation": 1, "block modulation (gates)": 1, "embedders": 1,
                         "attention + MLP": 2}
 
@@ -322,8 +324,9 @@ def overfit(conditioning, steps=TRAIN_STEPS, seed=0):
 
 
 runs = {conditioning: overfit(conditioning) for conditioning in CONDITIONINGS}
-for conditioning, (losses, _, _) in runs.items():
-    print(f"{conditioning:16} first loss {losses[0]:.3f}   mean of the last 10: {losses[-10:].mean():.3f}")
+viz.table([{"conditioning": conditioning, "first loss": float(losses[0]),
+            "mean loss of the last 10 steps": float(losses[-10:].mean())}
+           for conditioning, (losses, _, _) in runs.items()], floatfmt=".3f")
 
 # %% [markdown]
 # adaLN-Zero's first loss is the variance of the noise itself — it predicted exactly 0 — while
@@ -397,10 +400,10 @@ for conditioning in CONDITIONINGS:
         model = DiT(config)
     table[conditioning] = (sum(p.numel() for p in model.parameters()), machinery(model), dit_flops(config))
 base_params, _, base_flops = table["adaln_zero"]
-print(f"{'DiT-XL/2':16}{'parameters':>14}{'conditioning':>15}{'share':>7}{'GFLOPs':>9}{'vs adaLN-Zero':>15}")
-for conditioning, (params, machine, flops) in table.items():
-    print(f"{conditioning:16}{params:>14,}{machine:>15,}{machine / params:>7.0%}{flops / 1e9:>9.1f}"
-          f"{flops / base_flops - 1:>+15.1%}")
+display(viz.table([{"DiT-XL/2": conditioning, "parameters": params, "conditioning parameters": machine,
+                    "share": f"{machine / params:.0%}", "GFLOPs": f"{flops / 1e9:.1f}",
+                    "FLOPs vs adaLN-Zero": f"{flops / base_flops - 1:+.1%}"}
+                   for conditioning, (params, machine, flops) in table.items()]))
 assert base_params == presets.count_params("dit-xl-2") == 674_834_720
 assert 0.13 < table["cross_attention"][2] / base_flops - 1 < 0.18  # the paper: "roughly a 15% overhead"
 assert abs(table["in_context"][2] / base_flops - 1) < 0.01 and table["adaln"][2] < base_flops
@@ -524,8 +527,7 @@ assert moved.norm() / tokens_w.norm() > 0.05 and (out == 0).all()
 # repeats the figure); at the released sizes:
 
 # %%
-print(f"{'model':18}{'Wan (shared)':>16}{'per-block adaLN':>17}{'saving':>8}")
-savings = {}
+savings, saving_rows = {}, []
 for name in ("wan2.1-t2v-1.3b", "wan2.1-t2v-14b"):
     cfg = presets.WAN_CONFIGS[name]
     shared = presets.count_params(name)
@@ -533,7 +535,9 @@ for name in ("wan2.1-t2v-1.3b", "wan2.1-t2v-14b"):
     tables = cfg.layers * 6 * cfg.dim
     per_block_model = shared - per_block_linear - tables + cfg.layers * per_block_linear
     savings[name] = 1 - shared / per_block_model
-    print(f"{name:18}{shared:>16,}{per_block_model:>17,}{savings[name]:>8.0%}")
+    saving_rows.append({"model": name, "Wan (shared)": shared, "per-block adaLN": per_block_model,
+                        "saving": f"{savings[name]:.0%}"})
+display(viz.table(saving_rows))
 assert 0.2 < savings["wan2.1-t2v-1.3b"] < 0.25 < savings["wan2.1-t2v-14b"] < 0.31
 
 # %% [markdown]
@@ -810,27 +814,40 @@ fig
 #
 # ## Exercises
 #
-# 1. Count the modulation parameters (blocks and head) of DiT-B/2 (depth 12, width 768, 12 heads)
-#    by formula and check against a meta-device build.
-# 2. Show that the gate alone makes an adaLN-Zero block the identity: zero only the gate rows of the
-#    modulation Linear (leave shift and scale random) and check `block(x) == x`; then zero only the
-#    shift and scale rows and check that it is not.
-# 3. CogVideoX-5B has 42 layers of width 3072 and a 512-wide time embedding. How many parameters
-#    does its expert adaLN hold, and what fraction of 5,570,283,072 is that?
+# Each exercise has a cell for you. Where it says `answer_N = None`, put your answer and run the cell:
+# `check` tells you whether it is right (and gives a hint if not). The worked solution is in the
+# collapsed cell below each exercise; click it to open it.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Count the modulation parameters (blocks and head) of DiT-B/2 (depth 12, width 768,
+# 12 heads) by formula. The cell checks it against a meta-device build.
 
 # %%
-# Exercise 1
+# Exercise 1: replace None with your answer, then run the cell; it tells you whether you are right
+answer_1 = None
 with torch.device("meta"):
     dit_b = DiT(DiTConfig(hidden_size=768, depth=12, num_heads=12))
-formula = 12 * (768 * 6 * 768 + 6 * 768) + (768 * 2 * 768 + 2 * 768)
-assert machinery(dit_b) == formula
-print(f"DiT-B/2: {formula:,} modulation parameters of {sum(p.numel() for p in dit_b.parameters()):,}")
+check(answer_1, machinery(dit_b), "every adaLN_modulation Linear counts: one in each block and one in the "
+      "head, each with a weight matrix and a bias; how many vectors of width D does each produce?")
 
-# Exercise 2
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
+solution_1 = 12 * (768 * 6 * 768 + 6 * 768) + (768 * 2 * 768 + 2 * 768)  # 12 × Linear(D, 6D) + Linear(D, 2D)
+check(solution_1, machinery(dit_b))
+print(f"DiT-B/2: {solution_1:,} modulation parameters of {sum(p.numel() for p in dit_b.parameters()):,}")
+
+# %% [markdown]
+# **Exercise 2.** Show that the gate alone makes an adaLN-Zero block the identity: zero only the gate
+# rows of the modulation Linear (leave shift and scale random) and check `block(x) == x`; then zero
+# only the shift and scale rows and check that it is not.
+
+# %%
+# Exercise 2: write your code here. A block with random weights to start from, and its six chunks:
 block = jitter_(DiTBlock(tiny_config("adaln_zero")))
-rows = rearrange(torch.arange(6 * DIM), "(k d) -> k d", k=6)  # chunk k of the 6D output
+rows = rearrange(torch.arange(6 * DIM), "(k d) -> k d", k=6)  # rows[k]: the output rows of chunk k of the 6D
+# block.adaLN_modulation[1] is the Linear(D, 6D); test with block(tokens, c, cond_tokens)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
 with torch.no_grad():
     gates_only = block.adaLN_modulation[1]
     saved = gates_only.weight.clone(), gates_only.bias.clone()
@@ -844,9 +861,45 @@ with torch.no_grad():
         gates_only.weight[rows[k]] = 0
         gates_only.bias[rows[k]] = 0
     assert not torch.allclose(block(tokens, c, cond_tokens), tokens)
+print("zero gates: the identity; zero shifts and scales with random gates: not the identity")
 
-# Exercise 3
-cog5b = 42 * (512 + 1) * 12 * 3072
-print(f"CogVideoX-5B expert adaLN: {cog5b:,} = {cog5b / 5_570_283_072:.1%} of the model")
-assert cog5b == 794_271_744
-print("solutions check out")
+# %% [markdown]
+# **Exercise 3.** CogVideoX-5B has 42 layers of width 3072 and a 512-wide time embedding. How many
+# parameters does its expert adaLN hold, and what fraction of 5,570,283,072 is that? The cell checks
+# the count against 42 of §6's `ExpertAdaLNBlock`s built at that size on the meta device.
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+with torch.device("meta"):
+    cog5b_layer = ExpertAdaLNBlock(3072, 48, 512)
+check(answer_3, 42 * sum(p.numel() for p in cog5b_layer.modulation.parameters()),
+      "one Linear per layer, from the time embedding (plus a bias) to the shift, scale and gate of two experts")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
+solution_3 = 42 * (512 + 1) * 12 * 3072
+check(solution_3, 42 * sum(p.numel() for p in cog5b_layer.modulation.parameters()))
+print(f"CogVideoX-5B expert adaLN: {solution_3:,} = {solution_3 / 5_570_283_072:.1%} of the model")
+assert solution_3 == 794_271_744
+
+# %% [markdown]
+# **Exercise 4.** Wan2.1-T2V-1.3B (width 1536, 30 blocks) shares one `time_projection` among its
+# blocks, and each block adds its own `(1, 6, D)` table (§5). Give the two counts as a tuple:
+# `(parameters of the shared time_projection, parameters of the 30 block tables together)`.
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+wan_13b = presets.build("wan2.1-t2v-1.3b")  # on the meta device: no memory
+check(answer_4, (sum(p.numel() for p in wan_13b.time_projection.parameters()),
+                 sum(block.modulation.numel() for block in wan_13b.blocks)),
+      "time_projection is SiLU → Linear(D, 6D) with a bias; a table holds six vectors of width D")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+solution_4 = (1536 * 6 * 1536 + 6 * 1536, 30 * 6 * 1536)
+check(solution_4, (sum(p.numel() for p in wan_13b.time_projection.parameters()),
+                   sum(block.modulation.numel() for block in wan_13b.blocks)))
+print(f"Wan2.1-T2V-1.3B: shared time_projection {solution_4[0]:,}, all 30 tables {solution_4[1]:,} parameters; "
+      f"a DiT-style Linear per block would be {30 * solution_4[0]:,}")

@@ -52,11 +52,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from einops import rearrange, repeat
+from IPython.display import display
 from matplotlib.colors import ListedColormap
 from torch import nn
 from torch.testing import assert_close
 
 from minivid import data, viz
+from minivid.exercises import check
 from minivid.layers.attention import SelfAttention, attention
 from minivid.layers.embed import token_grid
 from minivid.layers.packing import (group_by_max_len, mixed_clip_grids, pack_clips, packing_waste, padding_waste,
@@ -169,9 +171,12 @@ def first_fit_decreasing(lengths, max_len):
 rows_nf, rows_ffd = next_fit(lengths, DEMO_MAX_LEN), first_fit_decreasing(lengths, DEMO_MAX_LEN)
 assert rows_nf == group_by_max_len(lengths, DEMO_MAX_LEN, "next_fit")
 assert rows_ffd == group_by_max_len(lengths, DEMO_MAX_LEN, "first_fit_decreasing")
+demo_rows = []
 for name, rows in (("next-fit", rows_nf), ("first-fit decreasing", rows_ffd)):
     used = [sum(lengths[i] for i in row) for row in rows]
-    print(f"{name:21} rows {rows}  tokens per row {used}  padding {len(rows) * DEMO_MAX_LEN - sum(used)}")
+    demo_rows.append({"strategy": name, "rows (clip indices)": str(rows), "tokens per row": str(used),
+                      "padding slots": len(rows) * DEMO_MAX_LEN - sum(used)})
+viz.table(demo_rows)
 
 # %% [markdown]
 # Packing itself writes each row's clips one after the other. It records, per token, which clip it
@@ -333,9 +338,7 @@ table = {"mask + positions per clip": errors(packed.attn_mask),
          "no mask": errors(None),
          "1D positions (index in the row)": errors(packed.attn_mask, one_d),
          "positions shifted per clip": errors(packed.attn_mask, shifted)}
-print(f"{'variant':34}{'max |packed − alone|':>22}")
-for name, err in table.items():
-    print(f"{name:34}{err:>22.1e}")
+display(viz.table([{"variant": name, "max |packed − alone|": err} for name, err in table.items()], floatfmt=".1e"))
 assert table["no mask"] > 1e-2 and table["1D positions (index in the row)"] > 1e-2
 assert table["positions shifted per clip"] < 1e-10  # RoPE: only offsets inside a clip matter
 
@@ -465,11 +468,12 @@ assert (waste["first-fit decreasing"] <= waste["next-fit"] < waste["padding, bat
         <= waste["padding to the longest"])
 
 print(f"{MIX_CLIPS} clips, {sum(mix_lengths):,} real tokens, {min(mix_lengths)}–{max(mix_lengths)} per clip")
-print(f"{'batching':24}{'rows':>6}{'token slots':>13}{'waste':>8}{'attn pairs, dense mask':>25}{'vs Σnᵢ²':>9}")
-for name, rows in batches.items():
-    dense = sum(n * n for n in rows)
-    print(f"{name:24}{len(rows):>6}{sum(rows):>13,}{waste[name]:>8.1%}{dense:>25,}{dense / useful_pairs:>9.2f}")
-print(f"{'varlen (any packing)':24}{'':>6}{'':>13}{'':>8}{useful_pairs:>25,}{1:>9.2f}")
+batching_rows = [{"batching": name, "rows": len(rows), "token slots": sum(rows), "waste": f"{waste[name]:.1%}",
+                  "attention pairs, dense mask": sum(n * n for n in rows),
+                  "vs Σnᵢ²": sum(n * n for n in rows) / useful_pairs} for name, rows in batches.items()]
+batching_rows.append({"batching": "varlen (any packing)", "rows": "", "token slots": "", "waste": "",
+                      "attention pairs, dense mask": useful_pairs, "vs Σnᵢ²": 1.0})
+viz.table(batching_rows, floatfmt=".2f")
 
 # %% [markdown]
 # The waste depends on the mix, so it is measured on `MIX_SEEDS` different mixes and for several row
@@ -658,18 +662,20 @@ for description, call in [
 #
 # ## Exercises
 #
-# 1. Write plain **first-fit** (the order as given, each clip into the first row with room) and
-#    compare its waste with next-fit and first-fit decreasing, averaged over the `MIX_SEEDS` mixes.
-# 2. NaViT drops a random fraction of every image's tokens during training, keeping each kept
-#    token's position. Drop half of every clip's tokens, pack them by hand (the packed positions are
-#    the kept tokens' positions), and show that the block still gives each clip what it gets alone.
-# 3. Rebuild `packed.attn_mask` from the `cu_seqlens` of every row alone, the way a varlen kernel
-#    "sees" the mask.
+# Each exercise has a cell for you. Where it says `answer_N = None`, put your answer and run the cell:
+# `check` tells you whether it is right (and gives a hint if not). The worked solution is in the
+# collapsed cell below each exercise; click it to open it.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Write plain **first-fit** (the order as given, each clip into the first row with
+# room) and compare its waste with next-fit and first-fit decreasing, averaged over the `MIX_SEEDS`
+# mixes.
 
 # %%
-# Exercise 1
+# Exercise 1: write your code here. The mixes to average over, as lists of token counts:
+mixes = [[math.prod(gr) for gr in mixed_clip_grids(MIX_CLIPS, seed=s_)] for s_ in range(MIX_SEEDS)]
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
 def first_fit(lengths, max_len):
     rows, room = [], []
     for i, n in enumerate(lengths):
@@ -688,15 +694,23 @@ def waste_of(rows, lengths, max_len):
     return 1 - sum(lengths) / (len(rows) * max_len)
 
 
-mixes = [[math.prod(gr) for gr in mixed_clip_grids(MIX_CLIPS, seed=s_)] for s_ in range(MIX_SEEDS)]
 mean_waste = {name: np.mean([waste_of(pack_rows(ls, MAX_LEN), ls, MAX_LEN) for ls in mixes])
               for name, pack_rows in (("next-fit", next_fit), ("first-fit", first_fit),
                                       ("first-fit decreasing", first_fit_decreasing))}
 print("mean waste over", MIX_SEEDS, "mixes:", {name: f"{w:.1%}" for name, w in mean_waste.items()})
 assert mean_waste["first-fit decreasing"] <= mean_waste["first-fit"] < mean_waste["next-fit"]
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 2.** NaViT drops a random fraction of every image's tokens during training, keeping each
+# kept token's position. Drop half of every clip's tokens, pack them by hand (the packed positions
+# are the kept tokens' positions), and show that the block still gives each clip what it gets alone.
+
+# %%
+# Exercise 2: write your code here. Which tokens of each clip to keep (sorted indices):
 keep = [torch.randperm(n, generator=g)[:max(1, n // 2)].sort().values for n in lengths]
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
 kept_tokens = [x[idx] for x, idx in zip(tokens, keep)]
 kept_positions = [grid_positions(*grid)[idx] for grid, idx in zip(grids, keep)]
 dropped = pack_clips(kept_tokens, [(len(x), 1, 1) for x in kept_tokens], DEMO_MAX_LEN)  # grids only size the slots
@@ -708,12 +722,65 @@ with torch.no_grad():
         assert_close(o, block(x[None], pos)[0], rtol=1e-10, atol=1e-10)
 print(f"token dropout: {sum(map(len, kept_tokens))} of {sum(lengths)} tokens kept, packed == alone")
 
-# Exercise 3
+# %% [markdown]
+# **Exercise 3.** Rebuild `packed.attn_mask` from the `cu_seqlens` of every row alone, the way a
+# varlen kernel "sees" the mask. The cell checks your mask of row 1 (a `DEMO_MAX_LEN × DEMO_MAX_LEN`
+# bool tensor built from `cu_seqlens(packed, 1)` and nothing else).
+
+# %%
+# Exercise 3: replace None with your answer, then run the cell; it tells you whether you are right
+answer_3 = None
+check(answer_3, packed.attn_mask[1], "first find, for every slot, the segment it falls in "
+      "(cu[i] ≤ slot < cu[i + 1]); then compare those segment numbers pairwise")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
 def mask_from_cu_seqlens(cu, length):
     segment = torch.bucketize(torch.arange(length), cu[1:], right=True)  # L: which segment a slot is in
     return segment[:, None] == segment[None, :]
 
 
+solution_3 = mask_from_cu_seqlens(cu_seqlens(packed, 1), DEMO_MAX_LEN)
+check(solution_3, packed.attn_mask[1])
 for r in range(len(rows_nf)):
     assert torch.equal(mask_from_cu_seqlens(cu_seqlens(packed, r), DEMO_MAX_LEN), packed.attn_mask[r])
-print("solutions check out")
+
+# %% [markdown]
+# **Exercise 4.** A data set of nothing but 17-frame 256×256 clips, through Wan's VAE and patch,
+# packed into rows of `MAX_LEN` = 4,096 tokens. How many clips fit in a row, and how many slots of
+# each row are padding? Answer with a tuple `(clips per row, padding slots per row)`.
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+clip_tokens_17 = math.prod(token_grid(17, 256, 256))
+check(answer_4, (MAX_LEN // clip_tokens_17, MAX_LEN % clip_tokens_17),
+      "latent frames: 1 + (frames − 1)/4; one token covers 16×16 pixels of one latent frame (§1)")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+per_clip = (1 + (17 - 1) // 4) * (256 // 16) * (256 // 16)  # 5 × 16 × 16 = 1,280 tokens
+solution_4 = (4096 // per_clip, 4096 - (4096 // per_clip) * per_clip)
+check(solution_4, (MAX_LEN // clip_tokens_17, MAX_LEN % clip_tokens_17))
+print(f"{per_clip:,} tokens per clip: {solution_4[0]} clips per row, {solution_4[1]} padding slots "
+      f"({solution_4[1] / 4096:.1%} waste, whatever the packing strategy)")
+
+# %% [markdown]
+# **Exercise 5.** Row 0 of the next-fit demo batch (§3). How many query–key pairs does attention
+# compute on it with the dense `DEMO_MAX_LEN × DEMO_MAX_LEN` mask, and how many does a varlen
+# kernel compute with `cu_seqlens(packed, 0)` (its clips, then the padding as one more segment)?
+# Answer with a tuple `(dense pairs, varlen pairs)`.
+
+# %%
+# Exercise 5: replace None with your answer, then run the cell; it tells you whether you are right
+answer_5 = None
+check(answer_5, (int(packed.attn_mask[0].numel()), int((cu_seqlens(packed, 0).diff() ** 2).sum())),
+      "a segment of n tokens is n queries against n keys; the dense mask is every slot against every slot")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 5
+segments = [lengths[i] for i in rows_nf[0]]
+segments += [DEMO_MAX_LEN - sum(segments)] if sum(segments) < DEMO_MAX_LEN else []  # the padding segment
+solution_5 = (DEMO_MAX_LEN**2, sum(n * n for n in segments))
+check(solution_5, (int(packed.attn_mask[0].numel()), int((cu_seqlens(packed, 0).diff() ** 2).sum())))
+print(f"row 0 (clips {rows_nf[0]}): dense {solution_5[0]:,} pairs, varlen {solution_5[1]:,}")

@@ -32,8 +32,7 @@
 # official code.
 #
 # **Prerequisites:** notebook 05 (attention), notebook 07 (patchify); notebook 04 for the VAE.
-# **Run time:** CI mode ≈ 15 s, learner mode ≈ 15 s on a laptop CPU (importing diffusers is a few
-# seconds of it).
+# **Run time:** CI mode ≈ 15 s, learner mode ≈ 15 s on a laptop CPU.
 
 # %% tags=["parameters"]
 import minivid
@@ -57,10 +56,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
+from IPython.display import display
 from matplotlib.patches import Rectangle
 from torch.testing import assert_close
 
 from minivid import data, presets, viz
+from minivid.exercises import check
 from minivid.layers.attention import CrossAttention, DecoupledCrossAttention
 from minivid.layers.embed import token_grid
 from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, first_frame_timesteps, forward_flops, image_condition, pad_text
@@ -105,13 +106,15 @@ def attention_weights(q, k):
 
 q_demo = torch.randn(1, HEADS, VIDEO_TOKENS, DIM // HEADS, generator=g)
 text_keys = torch.randn(1, HEADS, TEXT_TOKENS, DIM // HEADS, generator=g)
-share = {}
+share, share_rows = {}, []
 for n_image in (4, 16, IMAGE_TOKENS):
     image_keys = torch.randn(1, HEADS, n_image, DIM // HEADS, generator=g)
     weights = attention_weights(q_demo, torch.cat([text_keys, image_keys], dim=2))  # one softmax
     share[n_image] = weights[..., TEXT_TOKENS:].sum(-1).mean().item()
-    print(f"{TEXT_TOKENS} text + {n_image:3} image tokens, one softmax: image tokens get {share[n_image]:.0%} "
-          f"of the attention (token share {n_image / (n_image + TEXT_TOKENS):.0%})")
+    share_rows.append({"text tokens": TEXT_TOKENS, "image tokens": n_image,
+                       "image tokens' share of the attention (one softmax)": f"{share[n_image]:.0%}",
+                       "image tokens' share of the tokens": f"{n_image / (n_image + TEXT_TOKENS):.0%}"})
+display(viz.table(share_rows))
 assert share[IMAGE_TOKENS] > 0.8
 
 # %% [markdown]
@@ -287,8 +290,7 @@ patch_extra = 20 * 1 * 2 * 2 * D  # mask 4 + image latent 16 more input channels
 extra = counts["wan2.1-i2v-14b-480p"] - counts["wan2.1-t2v-14b"]
 assert extra == image_kv + mlp_proj_n + patch_extra
 assert counts["wan2.2-i2v-a14b"] - counts["wan2.1-t2v-14b"] == patch_extra
-for name, n in counts.items():
-    print(f"{name:22}{n:>18,}")
+display(viz.table([{"model": name, "parameters": n} for name, n in counts.items()]))
 print(f"I2V − T2V = {extra:,} = image K/V {image_kv:,} + MLPProj {mlp_proj_n:,} + patch {patch_extra:,}"
       f"  (+{extra / counts['wan2.1-t2v-14b']:.1%})")
 
@@ -441,15 +443,18 @@ def diffusers_split(text_tokens, image_tokens=CLIP_TOKENS):
     return cut, image_in_image, cut - image_in_image, image_in_text, total - cut - image_in_text
 
 
+split_rows = []
 for n_text in (TEXT_TOKENS, 226, 512):
     cut, ii, ti, it, tt = diffusers_split(n_text)
-    print(f"{CLIP_TOKENS} image + {n_text:3} text tokens: image branch gets {ii:3} image + {ti:3} text tokens, "
-          f"text branch {it:3} image + {tt:3} text{'  ✓' if (ti, it) == (0, 0) else ''}")
+    split_rows.append({"image + text tokens": f"{CLIP_TOKENS} + {n_text}", "image branch: image": ii,
+                       "image branch: text": ti, "text branch: image": it, "text branch: text": tt,
+                       "right split": "✓" if (ti, it) == (0, 0) else "✗"})
     is_image = torch.arange(CLIP_TOKENS + n_text) < CLIP_TOKENS  # the real slicing, on labels instead of tokens
     n = is_image.shape[0] - 512  # diffusers: image_context_length = encoder_hidden_states.shape[1] - 512
     image_branch, text_branch = is_image[:n], is_image[n:]
     assert (int(image_branch.sum()), int((~image_branch).sum()), int(text_branch.sum()), int((~text_branch).sum())) \
         == (ii, ti, it, tt)
+display(viz.table(split_rows))
 
 fig, ax = plt.subplots(figsize=(12, 2.4), layout="constrained")
 for r, n_text in enumerate((TEXT_TOKENS, 226, 512)):
@@ -567,8 +572,8 @@ fig
 # %%
 if HAVE_DIFFUSERS:
     init = re.search(r"def __init__\((.*?)\):", pipeline, re.S).group(1)
-    for name, kind in re.findall(r"(\w+): (\w+)", init):
-        print(f"WanImageToVideoPipeline.{name:14} {kind}")
+    display(viz.table([{"WanImageToVideoPipeline component": f"`{name}`", "class": f"`{kind}`"}
+                       for name, kind in re.findall(r"(\w+): (\w+)", init)]))
     assert re.search(r"image_encoder: CLIPVisionModel", init) and "hidden_states[-2]" in pipeline  # penultimate layer
     assert not re.search(r"UNet|upscal|super_res", init, re.I)
 
@@ -607,37 +612,92 @@ if HAVE_DIFFUSERS:
 #
 # ## Exercises
 #
-# 1. IP-Adapter initialises `to_k_ip`/`to_v_ip` as copies of `to_k`/`to_v`
-#    (`tencent-ailab/IP-Adapter : tutorial_train.py`). Show that at that initialisation, feeding the
-#    text tokens in as the "image" gives `to_out((1 + λ) · attn_txt)`.
-# 2. Wan2.1's first-last-frame model (`wan/first_last_frame2video.py`) sets `msk[:, 1:-1] = 0` for 81
-#    frames. Build its mask with `official_mask` and find which channels of which latent frames are 1.
-# 3. For Wan2.1 I2V at 720p (81 × 720 × 1280), what fraction of the forward FLOPs does the image
-#    branch add? Is it more or less than at 480p, and why?
+# Each exercise has a cell for you. Where it says `answer_N = None`, put your answer and run the cell:
+# `check` tells you whether it is right (and gives a hint if not). The worked solution is in the
+# collapsed cell below each exercise; click it to open it.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** IP-Adapter initialises `to_k_ip`/`to_v_ip` as copies of `to_k`/`to_v`
+# (`tencent-ailab/IP-Adapter : tutorial_train.py`). Show that at that initialisation, feeding the
+# text tokens in as the "image" gives `to_out((1 + λ) · attn_txt)`.
 
 # %%
-# Exercise 1
+# Exercise 1: write your code here. The weights of §1 with the image K/V copied from the text K/V, and a λ:
 w_init = {**w, "k_img": w["k"], "v_img": w["v"]}
 lam = 0.7
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
 text_branch = attention_weights(heads(x @ w["q"].T), heads(text @ w["k"].T)) @ heads(text @ w["v"].T)
 assert_close(decoupled_cross_attention(x, text, text, w_init, lam),
              merge((1 + lam) * text_branch) @ w["out"].T + w["out_bias"])
+print(f"image K/V = text K/V and image = text: the layer is to_out({1 + lam:g} · attn_txt)")
 
-# Exercise 2
-flf = official_mask(81, given=(0, 80))
-ones = [(c, k) for c, k in flf.nonzero().tolist()]
-print("first-last-frame mask is 1 at (channel, latent frame):", ones)
-assert ones == [(0, 0), (1, 0), (2, 0), (3, 0), (3, 20)]  # the last frame is slot 3 of latent frame 20
+# %% [markdown]
+# **Exercise 2.** Wan2.1's first-last-frame model (`wan/first_last_frame2video.py`) sets
+# `msk[:, 1:-1] = 0` for 81 frames: the first and the last frame are given. Which entries of its
+# 4 × 21 mask (channels × latent frames) are 1? Work it out from the fold in §4 and answer with a
+# list of `(channel, latent frame)` pairs, in order; then build it with `official_mask` to see.
 
-# Exercise 3
-grid_720p = token_grid(81, 720, 1280)
+# %%
+# Exercise 2: replace None with your answer, then run the cell; it tells you whether you are right
+answer_2 = None
+check(answer_2, official_mask(81, given=(0, 80)).nonzero().tolist(),
+      "channel c of latent frame k holds pixel frame 4k − 3 + c, and latent frame 0 holds frame 0 four times")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
+last_k = (80 + 3) // 4  # pixel frame 80 = 4k − 3 + c with c in 0..3 → k = 20
+solution_2 = [(c, 0) for c in range(4)] + [(80 - (4 * last_k - 3), last_k)]  # frame 0 four times, then frame 80
+check(solution_2, official_mask(81, given=(0, 80)).nonzero().tolist())
+print("first-last-frame mask is 1 at (channel, latent frame):", solution_2)
+assert solution_2 == [(0, 0), (1, 0), (2, 0), (3, 0), (3, 20)]  # the last frame is slot 3 of latent frame 20
+
+# %% [markdown]
+# **Exercise 3.** For Wan2.1 I2V at 720p (81 × 720 × 1280), what fraction of the forward FLOPs does
+# the image branch add (I2V FLOPs / T2V-14B FLOPs − 1, as in §3)? Is it more or less than at 480p,
+# and why?
+
+# %%
+# Exercise 3: replace None with your answer (a fraction, e.g. 0.05 for 5%), then run the cell
+answer_3 = None
+grid_720p = token_grid(81, 720, 1280)  # the video tokens at 720p
+i2v_cfg, t2v_cfg = presets.WAN_CONFIGS["wan2.1-i2v-14b-480p"], presets.WAN_CONFIGS["wan2.1-t2v-14b"]
+check(answer_3, sum(forward_flops(i2v_cfg, grid_720p, TEXT_LEN, CLIP_TOKENS).values())
+      / sum(forward_flops(t2v_cfg, grid_720p, TEXT_LEN).values()) - 1,
+      "compare forward_flops of the two models on the 720p token grid; the I2V one also reads CLIP_TOKENS",
+      rtol=0.02)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
 added = {}
 for name, grid in (("480p", grid_480p), ("720p", grid_720p)):
-    i2v = sum(forward_flops(presets.WAN_CONFIGS["wan2.1-i2v-14b-480p"], grid, TEXT_LEN, CLIP_TOKENS).values())
-    t2v = sum(forward_flops(presets.WAN_CONFIGS["wan2.1-t2v-14b"], grid, TEXT_LEN).values())
+    i2v = sum(forward_flops(i2v_cfg, grid, TEXT_LEN, CLIP_TOKENS).values())
+    t2v = sum(forward_flops(t2v_cfg, grid, TEXT_LEN).values())
     added[name] = i2v / t2v - 1
 print({name: f"+{a:.2%}" for name, a in added.items()})
+solution_3 = added["720p"]
+check(solution_3, sum(forward_flops(i2v_cfg, grid_720p, TEXT_LEN, CLIP_TOKENS).values())
+      / sum(forward_flops(t2v_cfg, grid_720p, TEXT_LEN).values()) - 1)
+assert added["480p"] == flops_i2v / flops_t2v - 1  # §3's number
 assert added["720p"] < added["480p"] < 0.01  # self-attention grows with tokens², the image branch only with tokens
-print("solutions check out")
+
+# %% [markdown]
+# **Exercise 4.** You pass 300 text tokens (not padded to 512) to diffusers' I2V transformer, with
+# the 257 CLIP tokens in front of them. How many tokens does its image branch get, and how many
+# image tokens end up in the text branch? Answer with a tuple `(tokens in the image branch, image
+# tokens in the text branch)`.
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+check(answer_4, (sum(diffusers_split(300)[1:3]), diffusers_split(300)[3]),
+      "diffusers cuts [image; text] at (total length − 512): everything before the cut is the image branch")
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+is_image = torch.arange(CLIP_TOKENS + 300) < CLIP_TOKENS  # 257 image tokens, then 300 text tokens
+cut = is_image.shape[0] - 512  # image_context_length
+solution_4 = (len(is_image[:cut]), int(is_image[cut:].sum()))
+check(solution_4, (sum(diffusers_split(300)[1:3]), diffusers_split(300)[3]))
+print(f"300 text tokens: the image branch reads {solution_4[0]} (image) tokens, and {solution_4[1]} of the "
+      f"{CLIP_TOKENS} image tokens land in the text branch")

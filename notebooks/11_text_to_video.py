@@ -25,8 +25,9 @@
 # command given below; the last section retrains it.
 #
 # **Prerequisites:** notebooks 00 (data and analyser) and 01 (flow matching, shift, guidance); 04, 06,
-# 07 and 08 explain the parts. **Run time:** CI mode ≈ 20 s, learner mode ≈ 3 min on a laptop CPU
-# (most of it the short retraining run of section 7).
+# 07 and 08 explain the parts.
+#
+# **Run time:** CI mode ≈ 20 s, learner mode ≈ 3 min on a laptop CPU.
 
 # %% tags=["parameters"]
 import minivid

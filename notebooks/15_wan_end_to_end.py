@@ -28,7 +28,9 @@
 #
 # **Prerequisites:** notebooks 01 (flow matching, shift, guidance), 05 (attention), 06 (3D RoPE),
 # 07 (patchify), 08 (adaLN and Wan's shared modulation); 10 goes deeper into I2V, 11 trains a tiny
-# text-to-video Wan. **Run time:** CI mode ≈ 20 s, learner mode ≈ 40 s on a laptop CPU.
+# text-to-video Wan.
+#
+# **Run time:** CI mode ≈ 20 s, learner mode ≈ 40 s on a laptop CPU.
 
 # %% tags=["parameters"]
 import minivid
@@ -49,12 +51,14 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
+from IPython.display import display
 from torch import nn
 from torch.testing import assert_close
 
 import minivid.presets as presets
 from minivid import viz
 from minivid.diffusion import flow_sigmas
+from minivid.exercises import check
 from minivid.layers.embed import token_count
 from minivid.layers.rope import rope_3d, rope_dims
 from minivid.models.wan import (CLIP_TOKENS, TEXT_LEN, WanBlock, WanConfig, WanLayerNorm, WanModel,
@@ -297,16 +301,20 @@ def breakdown(model):
 
 
 tables_by_model = {name: breakdown(presets.build(name)) for name in MODELS}
-print(f"{'':30}" + "".join(f"{name.removeprefix('wan'):>19}" for name in MODELS))
-for group in GROUPS:
-    print(f"{group:30}" + "".join(f"{tables_by_model[name][group]:>19,}" for name in MODELS))
-print(f"{'total':30}" + "".join(f"{sum(tables_by_model[name].values()):>19,}" for name in MODELS))
+breakdown_rows = [{"module": group, **{name.removeprefix("wan"): tables_by_model[name][group] for name in MODELS}}
+                  for group in GROUPS]
+breakdown_rows.append({"module": "**total**",
+                       **{name.removeprefix("wan"): sum(tables_by_model[name].values()) for name in MODELS}})
+display(viz.table(breakdown_rows))
 for name, expected in MODELS.items():
     assert sum(tables_by_model[name].values()) == presets.count_params(name) == expected
+config_rows = []
 for name in MODELS:
     cfg = presets.WAN_CONFIGS[name]
-    print(f"{name:22} dim {cfg.dim:5}, {cfg.heads:2} heads × {cfg.head_dim}, {cfg.layers} blocks, "
-          f"FFN {cfg.ffn_dim:5}, in/out channels {cfg.in_channels}/{cfg.out_channels}")
+    config_rows.append({"model": name, "dim": cfg.dim, "heads × head dim": f"{cfg.heads} × {cfg.head_dim}",
+                        "blocks": cfg.layers, "FFN": cfg.ffn_dim,
+                        "in / out channels": f"{cfg.in_channels} / {cfg.out_channels}"})
+viz.table(config_rows)
 
 # %% [markdown]
 # Reading it: the FFN and the attention projections are 98% of the T2V models; the headline names
@@ -345,13 +353,13 @@ SIZES = [("wan2.1-t2v-1.3b", 480, 832), ("wan2.1-t2v-1.3b", 720, 1280), ("wan2.1
          ("wan2.1-t2v-14b", 720, 1280), ("wan2.1-i2v-14b-480p", 480, 832), ("wan2.2-ti2v-5b", 704, 1280)]
 GiB = 2.0**30
 costs = {(name, h, w): presets.cost(name, 81, h, w) for name, h, w in SIZES}
-print(f"{'81 frames':26}{'latent':>18}{'tokens':>8}{'TFLOPs/step':>12}{'attn':>6}{'weights bf16':>13}"
-      f"{'fp32':>8}{'activ.':>8}{'eager L×L':>11}")
-for (name, h, w), c in costs.items():
-    print(f"{name.removeprefix('wan') + f' {h}p':26}{'×'.join(map(str, c.latent_shape)):>18}{c.tokens:>8,}"
-          f"{c.flops / 1e12:>12.0f}{c.flops_attention / c.flops:>6.0%}{c.weight_bytes['bfloat16'] / GiB:>9.1f} GiB"
-          f"{c.weight_bytes['float32'] / GiB:>8.1f}{c.activation_bytes / GiB:>8.1f}"
-          f"{c.attention_matrix_bytes / GiB:>11.0f}")
+display(viz.table([{"81 frames": f"{name.removeprefix('wan')} {h}p", "latent": "×".join(map(str, c.latent_shape)),
+                    "tokens": c.tokens, "TFLOPs / step": f"{c.flops / 1e12:,.0f}",
+                    "attention": f"{c.flops_attention / c.flops:.0%}",
+                    "weights bf16 (GiB)": f"{c.weight_bytes['bfloat16'] / GiB:.1f}",
+                    "weights fp32 (GiB)": f"{c.weight_bytes['float32'] / GiB:.1f}",
+                    "activations (GiB)": f"{c.activation_bytes / GiB:.1f}",
+                    "eager L×L (GiB)": f"{c.attention_matrix_bytes / GiB:.0f}"} for (name, h, w), c in costs.items()]))
 assert costs["wan2.1-t2v-14b", 480, 832].tokens == 32_760 == token_count(81, 480, 832)
 assert costs["wan2.1-t2v-14b", 720, 1280].tokens == 75_600 == token_count(81, 720, 1280)
 
@@ -367,16 +375,17 @@ umt5_encoder = 256_384 * 4096 + 24 * (4 * 4096**2 + 3 * 4096 * 10240 + 2 * 4096 
 vae = presets.count_params("wan2.1-vae")
 print(f"umT5-XXL encoder: {umt5_encoder:,} parameters = {2 * umt5_encoder / GiB:.1f} GiB bf16; "
       f"Wan-VAE: {vae:,} = {4 * vae / GiB:.2f} GiB fp32")
-print(f"\n{'':26}{'DiT bf16 + activ.':>19}{'+ umT5 on GPU':>15}{'PFLOP / video':>15}"
-      f"{f'min @ {SUSTAINED_TFLOPS} TFLOPS':>18}")
+gpu_rows = []
 for (name, h, w), c in costs.items():
     dit = (c.weight_bytes["bfloat16"] + c.activation_bytes) / GiB
     video_flops = 50 * 2 * c.flops  # 50 steps, conditional + unconditional pass
-    print(f"{name.removeprefix('wan') + f' {h}p':26}{dit:>15.1f} GiB{dit + 2 * umt5_encoder / GiB:>11.1f} GiB"
-          f"{video_flops / 1e15:>15.1f}{video_flops / (SUSTAINED_TFLOPS * 1e12) / 60:>18.1f}")
+    gpu_rows.append({"81 frames": f"{name.removeprefix('wan')} {h}p", "DiT bf16 + activations (GiB)": dit,
+                     "+ umT5 on the GPU (GiB)": dit + 2 * umt5_encoder / GiB, "PFLOP / video": video_flops / 1e15,
+                     f"minutes @ {SUSTAINED_TFLOPS} TFLOPS": video_flops / (SUSTAINED_TFLOPS * 1e12) / 60})
+display(viz.table(gpu_rows, floatfmt=".1f"))
 readme = costs["wan2.1-t2v-1.3b", 480, 832]
 implied = 50 * 2 * readme.flops / (4 * 60) / 1e12
-print(f"\nREADME: 1.3B, 5 s at 480p on an RTX 4090 in about 4 minutes → ≥ {implied:.0f} TFLOPS sustained "
+print(f"README: 1.3B, 5 s at 480p on an RTX 4090 in about 4 minutes → ≥ {implied:.0f} TFLOPS sustained "
       f"over the {50 * 2 * readme.flops / 1e15:.0f} PFLOP the sampler needs")
 
 # %% [markdown]
@@ -633,20 +642,21 @@ print("a transformer (one Conv3d: the patch embedding), 30 identical blocks, Lay
 #
 # ## Exercises
 #
-# 1. Wan2.1 FLF2V (first + last frame) builds its mask with `msk[:, 1:-1] = 0` on 81 pixel frames
-#    (`first_last_frame2video.py`). Build that 4 × 21 mask with the same fold as I2V and find which
-#    channels of the last latent frame are 1.
-# 2. For 14B at 720p, how much do the 512 text tokens add to the attention FLOPs (use
-#    `minivid.models.wan.forward_flops` with `text_tokens=0` and `512`)?
-# 3. Show with the TI2V tiny model that giving every token the same timestep equals passing one
-#    timestep per sample.
+# Each exercise has a cell for you. Where it says `answer_N = None`, put your answer and run the cell:
+# `check` tells you whether it is right (and gives a hint if not). The worked solution is in the
+# collapsed cell below each exercise; click it to open it.
 #
-# Solutions (run by the tests, so they stay correct):
+# **Exercise 1.** Wan2.1 FLF2V (first + last frame) builds its mask with `msk[:, 1:-1] = 0` on 81
+# pixel frames (`first_last_frame2video.py`). Build that 4 × 21 mask with the same fold as I2V and
+# find which channels of the last latent frame are 1.
 
 # %%
-# Exercise 1
+# Exercise 1: write your code here. The pixel-frame mask to start from (1 = the frame is given):
 pixel_mask = torch.ones(81)
 pixel_mask[1:-1] = 0  # first and last frame given
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 1
 folded = torch.cat([pixel_mask[:1].repeat(4), pixel_mask[1:]])  # frame 0 repeated 4×: 84 = 21 × 4
 flf_mask = rearrange(folded, "(t four) -> four t", four=4)  # 4 channels × 21 latent frames
 assert (flf_mask[:, 0] == 1).all() and flf_mask[:, -1].tolist() == [0, 0, 0, 1] and flf_mask[:, 1:-1].sum() == 0
@@ -654,19 +664,64 @@ assert torch.equal(rearrange(torch.cat([pixel_mask[:1].repeat(4), torch.zeros(80
                    image_condition(torch.zeros(1, 16, 21, 1, 1))[0, :4, :, 0, 0])  # I2V: the same fold
 print("FLF2V: the last latent frame has only its 4th mask channel set (it holds pixel frames 77–80)")
 
-# Exercise 2
+# %% [markdown]
+# **Exercise 2.** For 14B at 720p, by what fraction do the 512 text tokens increase the attention
+# FLOPs (attention FLOPs with 512 text tokens / attention FLOPs with none − 1)? Work it out from the
+# shapes first; `minivid.models.wan.forward_flops` with `text_tokens=0` and `512` confirms it.
+
+# %%
+# Exercise 2: replace None with your answer (a fraction, e.g. 0.05 for 5%), then run the cell
 from minivid.models.wan import forward_flops  # noqa: E402
 
+answer_2 = None
 cfg14 = presets.WAN_CONFIGS["wan2.1-t2v-14b"]
+check(answer_2, forward_flops(cfg14, (21, 45, 80), text_tokens=512)["attention"]
+      / forward_flops(cfg14, (21, 45, 80), text_tokens=0)["attention"] - 1,
+      "self-attention scores L queries against L keys, cross-attention L queries against the text tokens",
+      rtol=1e-3)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 2
+solution_2 = 512 / token_count(81, 720, 1280)  # per block: L·(L + 512) query-key pairs instead of L·L
 with_text = forward_flops(cfg14, (21, 45, 80), text_tokens=512)["attention"]
 without_text = forward_flops(cfg14, (21, 45, 80), text_tokens=0)["attention"]
+check(solution_2, with_text / without_text - 1)
 print(f"512 text tokens add {with_text / without_text - 1:.2%} to the attention FLOPs at 720p")
 assert abs(with_text / without_text - 1 - 512 / 75_600) < 1e-12
 
-# Exercise 3
+# %% [markdown]
+# **Exercise 3.** Show with the TI2V tiny model that giving every token the same timestep equals
+# passing one timestep per sample.
+
+# %%
+# Exercise 3: write your code here. A prompt to use (the tiny model `ti2v` and its input `x_5b` are from §5):
+text_3 = torch.randn(1, 5, 32, generator=g)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 3
 with torch.no_grad():
-    text_3 = torch.randn(1, 5, 32, generator=g)
     per_token = ti2v(x_5b, torch.full((1, math.prod(grid_5b)), 700.0), text_3)
     per_sample = ti2v(x_5b, torch.tensor([700.0]), text_3)
 assert_close(per_token, per_sample)
-print("solutions check out")
+print("one timestep per token, all equal == one timestep per sample")
+
+# %% [markdown]
+# **Exercise 4.** §4's table says an eager attention would build a `heads × L × L` score matrix in
+# bf16 per block. How many GiB is that for Wan2.1-T2V-1.3B (12 heads) on a shorter clip, 33 frames
+# at 480×832? (Answer in GiB, 2³⁰ bytes; within 1% counts.)
+
+# %%
+# Exercise 4: replace None with your answer, then run the cell; it tells you whether you are right
+answer_4 = None
+check(answer_4, presets.cost("wan2.1-t2v-1.3b", 33, 480, 832).attention_matrix_bytes / GiB,
+      "count the tokens first (VAE: 4× in time with frame 0 alone, 8× in space; patch 1×2×2); bf16 is 2 bytes",
+      rtol=0.01)
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+# Solution to exercise 4
+tokens_33 = (1 + (33 - 1) // 4) * (480 // 16) * (832 // 16)  # 9 × 30 × 52 = 14,040
+solution_4 = 12 * tokens_33**2 * 2 / GiB
+check(solution_4, presets.cost("wan2.1-t2v-1.3b", 33, 480, 832).attention_matrix_bytes / GiB)
+assert tokens_33 == token_count(33, 480, 832)
+print(f"{tokens_33:,} tokens: {solution_4:.1f} GiB of scores per block — still more than the whole 1.3B model "
+      f"in bf16 ({2 * MODELS['wan2.1-t2v-1.3b'] / GiB:.1f} GiB)")

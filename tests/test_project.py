@@ -122,7 +122,7 @@ def test_readme_lists_every_notebook():
 # Each layer may import only from itself and the layers before it: DESIGN.md's order, with `data` after
 # `sampling` (it depends on nothing in minivid but `files`; `training` and `evaluation` read it) and `viz`
 # among the leaves (it depends on nothing in minivid; `evaluation` draws its frame grids with it).
-LAYERS = [("config", "files", "viz"), ("layers",), ("models",), ("diffusion",), ("presets",), ("interop",),
+LAYERS = [("config", "files", "viz", "exercises"), ("layers",), ("models",), ("diffusion",), ("presets",), ("interop",),
           ("sampling",), ("data",), ("training", "train"), ("evaluation",)]
 
 
@@ -193,3 +193,53 @@ def test_nothing_cites_the_private_desk():
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if pattern.search(line) and p.name != "test_project.py"]
     assert not found, "citations learners cannot follow:\n" + "\n".join(found)
+
+
+# ---- exercises: real exercises, with hidden solutions that the tests run ---------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_have_a_self_check_and_hidden_solutions(path):
+    """After '## Exercises': at least one cell a learner runs whose answer is checked (`check(`), and every
+    worked solution in a cell tagged `solution` that JupyterLab shows collapsed (and nbval still runs)."""
+    nb = jupytext.read(path)
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "## Exercises" in c.source)
+    code = [c for c in nb.cells[start:] if c.cell_type == "code"]
+    learner = [c for c in code if "solution" not in c.metadata.get("tags", [])]
+    solutions = [c for c in code if "solution" in c.metadata.get("tags", [])]
+    assert any(re.search(r"\bcheck\(", c.source) for c in learner), "no exercise checks the learner's answer"
+    assert solutions, "no solution cell (tag `solution`)"
+    for cell in solutions:
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, "a solution cell is not collapsed"
+        assert "hide-input" in cell.metadata.get("tags", []), "the book hides solutions by the `hide-input` tag"
+        assert re.search(r"\b(check|assert|assert_close)\b", cell.source), "a solution that checks nothing can rot"
+    for cell in learner:
+        assert not re.match(r"#+ *(Solution|Solutions)", cell.source.strip(), re.I), "a visible solution cell"
+
+
+# ---- honest run times ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_run_time_header_states_the_measured_times(path):
+    """The header line comes from notebooks/run_times.json (scripts/time_notebooks.py); conftest.py fails a
+    CI-mode run that takes over twice its stated time + 20 s."""
+    import json
+
+    times = json.loads((ROOT / "notebooks" / "run_times.json").read_text())
+    assert path.name in times and {"ci", "learner"} <= set(times[path.name]), (
+        f"{path.name} was never timed: python scripts/time_notebooks.py {path.name[:2]}")
+    expected = load_script("time_notebooks").header(times[path.name])
+    assert expected in path.read_text().splitlines(), f"the header should read:\n{expected}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_slow_learner_cell_without_a_progress_bar_or_near_the_cell_limit(path):
+    import json
+
+    slowest = json.loads((ROOT / "notebooks" / "run_times.json").read_text())[path.name]["learner"]["slowest_cells"]
+    code = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
+    for cell in slowest:
+        assert cell["seconds"] < 150, f"cell {cell['cell']} takes {cell['seconds']} s, near nbval's 300 s limit"
+        if cell["seconds"] > 60:
+            source = code[cell["cell"]].source
+            assert "tqdm" in source or "train_main" in source and "--no-progress" not in source, (
+                f"cell {cell['cell']} takes {cell['seconds']} s in learner mode without a progress bar")

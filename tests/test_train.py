@@ -159,6 +159,11 @@ def test_resume_is_bit_identical_to_training_straight_through(tmp_path):
     assert all(torch.equal(a[i][k], b[i][k]) for i in a for k in a[i])
     assert resumed.history == straight.history and len(straight.history) == 8
     assert read_log(tmp_path / "split") == read_log(tmp_path / "straight")
+    # the wall time of training is kept in the checkpoints and adds up over resumes
+    _, first_meta = read_checkpoint(tmp_path / "split" / "step_0000005.safetensors")
+    _, last_meta = read_checkpoint(latest_checkpoint(tmp_path / "split"))
+    assert 0 < first_meta["train_seconds"] < last_meta["train_seconds"]
+    assert resumed.train_seconds == pytest.approx(last_meta["train_seconds"], abs=0.1)
 
 
 def test_resume_drops_log_lines_written_after_the_checkpoint(tmp_path):

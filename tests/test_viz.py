@@ -261,3 +261,50 @@ def test_show_receptive_field_reads_bool_tables_and_draws_into_a_given_axes():
 def test_show_receptive_field_rejects_bad_input(bad, message):
     with pytest.raises(ValueError, match=message):
         viz.show_receptive_field(bad)
+
+
+# ---- video files ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_save_video_writes_a_file_read_video_reads_back(tmp_path, suffix):
+    from minivid import data
+
+    clip = data.make_clip("triangle", "cyan", "bounce", seed=2)
+    path = viz.save_video(clip.video, tmp_path / f"clip{suffix}", fps=8)
+    back = data.read_video(path, size=32)  # written 8x larger, read back at the clip's size
+    assert back.shape == (1, 3, 17, 32, 32) and back.dtype == torch.float32
+    assert (back[0] - clip.video).abs().mean() < 0.02  # H.264 at crf 12 / a GIF palette: close, not exact
+    assert data.describe(back[0]).frame_shapes == ("triangle",) * 17
+    assert data.read_video(path, max_frames=5).shape[2] == 5
+
+
+def test_video_files_refuse_what_they_cannot_handle(tmp_path):
+    from minivid import data
+
+    with pytest.raises(ValueError, match="writes .mp4 or .gif files, got 'clip.avi'"):
+        viz.save_video(torch.zeros(3, 5, 8, 8), tmp_path / "clip.avi")
+    with pytest.raises(ValueError, match="missing.mp4 does not exist"):
+        data.read_video(tmp_path / "missing.mp4")
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="notes.mp4 is not a video file PyAV can read"):
+        data.read_video(tmp_path / "notes.mp4")
+    with pytest.raises(ValueError, match="max_frames must be >= 1"):
+        data.read_video(tmp_path / "notes.mp4", max_frames=0)
+
+
+def test_table_renders_markdown_with_separators():
+    rendered = viz.table([{"model": "wan2.1-t2v-14b", "params": 14_288_491_584, "TFLOPs": 785.38}]).data
+    assert rendered.splitlines() == ["| model | params | TFLOPs |", "|---|---|---|",
+                                     "| wan2.1-t2v-14b | 14,288,491,584 | 785 |"]
+    with pytest.raises(ValueError, match="one cell per header"):
+        viz.table([[1, 2]], headers=["a"])
+
+
+def test_show_video_titles_fit_their_panel():
+    """A long title on a small clip widens its panel (and wraps) instead of being clipped."""
+    title = "magenta square bouncing, decoded by the tiny VAE"
+    assert viz._text_width(viz._wrap(title, viz._chars_per_line(160))) <= max(160, viz._text_width(title))
+    wrapped = viz._wrap(title, viz._chars_per_line(160))
+    assert "\n" in wrapped and wrapped.replace("\n", " ") == title
+    html = viz.show_video(torch.zeros(3, 3, 32, 32), titles=[title]).data
+    assert "<img" in html or "data:image" in html

@@ -21,6 +21,7 @@ import math
 import os
 import random
 import shutil
+import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -185,6 +186,7 @@ class Trainer:
                                     self.process.rank, self.process.world_size)
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.step, self.history = 0, []
+        self.train_seconds = 0.0  # wall time spent in train(), summed over resumes (saved in checkpoints)
         seed_everything(config.seed + self.process.rank)  # each rank draws different noise
 
     @property
@@ -205,6 +207,7 @@ class Trainer:
         show = self.process.is_main and self.config.progress
         progress = tqdm(total=self.config.steps, initial=self.step, disable=not show, unit="step")
         self.objective.train()
+        began = time.perf_counter()
         while self.step < until:
             totals = self.train_step(micro_batches)
             progress.update()
@@ -213,7 +216,10 @@ class Trainer:
                 progress.set_postfix(loss=f"{record['loss']:.4g}", lr=f"{record['lr']:.2g}")
             if self.out_dir and (self.step == until or (self.config.save_every
                                                         and self.step % self.config.save_every == 0)):
+                self.train_seconds += time.perf_counter() - began
+                began = time.perf_counter()
                 self.save()
+        self.train_seconds += time.perf_counter() - began
         progress.close()
         return self.history
 
@@ -275,7 +281,8 @@ class Trainer:
             if self.out_dir is None:
                 raise ValueError("no path given and config.out_dir is None: where should it go?")
             path = checkpoint_path(self.out_dir, self.step)
-        info = {"world_size": self.process.world_size, "config": asdict(self.config), "run": self.run}
+        info = {"world_size": self.process.world_size, "config": asdict(self.config), "run": self.run,
+                "train_seconds": round(self.train_seconds, 1)}
         return save_checkpoint(path, step=self.step, model=self.model, ema=self.ema,
                                optimizer=self.optimizer, scheduler=self.scheduler,
                                rng_states=rng_states, info=info)
@@ -310,6 +317,7 @@ class Trainer:
         rank = self.process.rank
         set_rng_state(meta["rng"][rank] | part(tensors, f"rng.{rank}."), self.device)
         self.step = meta["step"]
+        self.train_seconds = meta.get("train_seconds", 0.0)
         # the log may run past the checkpoint (a crash after it): keep what the checkpoint saw
         logged = read_log(self.log_path) if self.log_path and self.log_path.exists() else []
         self.history = [r for r in logged if r["step"] <= self.step]

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
+from minivid.config import runs_dir
 from minivid.data import SAMPLE_DIR, VOCABULARY, SyntheticClips, split_combinations
 from minivid.diffusion import flow_noisy_sample, flow_velocity_target, training_sigmas
 from minivid.files import load_safetensors, open_safetensors
@@ -50,7 +51,6 @@ METADATA_KEY = "minivid.t2v"
 TRAIN_COMBINATIONS, HELD_OUT = split_combinations(0.2, seed=0)  # 72 seen, 18 held out
 CFG_DROPOUT = 0.1  # fraction of training captions replaced by the empty (null) caption
 TRAIN_SIGMAS, TRAIN_SHIFT = "logit_normal", 3.0  # training σ: logit-normal, then shifted like the sampler's
-CACHE_DIR = Path("runs/cache")  # latents of the training clips, relative to where training runs
 
 
 def build_model() -> TinyT2V:
@@ -105,7 +105,7 @@ class LatentClips(torch.utils.data.Dataset):
 
 
 def build_dataset(length: int, frames: int, size: int, seed: int) -> LatentClips:
-    return LatentClips(length, frames, size, seed, cache_dir=CACHE_DIR)
+    return LatentClips(length, frames, size, seed, cache_dir=runs_dir("cache"))  # runs/cache, from anywhere
 
 
 # ---- the loss -----------------------------------------------------------------------------------------
@@ -133,6 +133,7 @@ def export(run: str | Path, out: str | Path = SHIPPED) -> Path:
     _, meta = read_checkpoint(checkpoint, prefix="none")
     model = load_weights(checkpoint, build_model(), ema=True)
     info = {"step": meta["step"], "run": meta["run"], "held_out": HELD_OUT, "dtype": "float16",
+            "train_seconds": meta.get("train_seconds"),
             "train": {k: meta["config"][k] for k in ("steps", "batch_size", "lr", "warmup", "ema_decay", "seed")}}
     half = {name: value.to(torch.float16) for name, value in model.state_dict().items()}
     return ship_weights(checkpoint, half, out, METADATA_KEY, info)

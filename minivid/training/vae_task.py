@@ -32,6 +32,7 @@ TINY_VAE_CONFIG = WanVAEConfig(base_dim=16, z_dim=16, dim_mult=(1, 2, 2), num_re
 # value's posterior std leaves a noise cost of about KL_WEIGHT / 2 in squared error (5e-5: a 49 dB ceiling),
 # so the KL keeps the latents bounded without blurring the reconstructions.
 KL_WEIGHT = 1e-4
+L1_WEIGHT = 0.1  # sharp edges (see vae_loss)
 SHIPPED = SAMPLE_DIR / "wan_vae_tiny.safetensors"
 METADATA_KEY = "minivid.vae"
 # Latent statistics are measured on the training clips (seeds 0, 1, ...) at the length the VAE serves
@@ -50,21 +51,23 @@ def psnr(reconstruction: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
 
 
 def vae_loss(model: WanVAE, batch: dict):
-    """Mean squared error of a posterior sample's reconstruction + KL_WEIGHT x KL per latent value.
+    """Squared error + L1_WEIGHT x absolute error of a posterior sample's reconstruction, + KL_WEIGHT x KL
+    per latent value.
 
-    Wan trains with L1 (+ LPIPS, + a GAN later). Here L2: on these clips 90% of the pixels are a flat
-    background, and L1 gives every background pixel a unit-size gradient until it is exact, which drowns
-    the few object pixels; L2's gradient shrinks with the error, so the object dominates once the
-    background is right. L1 is logged for comparison.
+    Wan trains with L1 (+ LPIPS, + a GAN later). L1 alone stalls here: on these clips 90% of the pixels are
+    a flat background, and L1 gives every background pixel a unit-size gradient until it is exact, which
+    drowns the few object pixels. L2's gradient shrinks with the error, so the object dominates once the
+    background is right; but L2 barely minds a blurred edge (many small errors), and a blurred square is
+    read as a circle frame after frame. A small L1 term keeps the edges: see data_samples/README.md.
     """
     video = batch["video"]  # B 3 T H W in [-1, 1]
     out = model(video, sample=True)  # noise from the global RNG, which the trainer seeds
     error = out.reconstruction - video
-    mse = error.pow(2).mean()
+    mse, l1 = error.pow(2).mean(), error.abs().mean()
     kl = kl_divergence(out.mean, out.logvar).mean() / out.mean[0].numel()  # nats per latent value
-    metrics = {"mse": mse.detach(), "l1": error.detach().abs().mean(), "kl": kl.detach(),
+    metrics = {"mse": mse.detach(), "l1": l1.detach(), "kl": kl.detach(),
                "psnr": psnr(out.reconstruction.detach(), video).mean()}
-    return mse + KL_WEIGHT * kl, metrics
+    return mse + L1_WEIGHT * l1 + KL_WEIGHT * kl, metrics
 
 
 # ---- the shipped file: EMA weights + the config with latent statistics, as plain safetensors ----------
@@ -88,6 +91,7 @@ def export(run: str | Path, out: str | Path = SHIPPED, stats_clips: int = STATS_
     mean, std = latent_statistics(vae, torch.stack([clips[i]["video"] for i in range(len(clips))]))
     config = dataclasses.replace(vae.config, latents_mean=tuple(mean), latents_std=tuple(std))
     info = {"config": dataclasses.asdict(config), "step": meta["step"], "run": meta["run"],
+            "train_seconds": meta.get("train_seconds"),
             "train": {k: meta["config"][k] for k in ("batch_size", "lr", "warmup", "ema_decay", "seed")},
             "latent_statistics": {"clips": stats_clips, "seed": STATS_SEED, "frames": frames, "size": size}}
     return ship_weights(checkpoint, vae.state_dict(), out, METADATA_KEY, info)
