@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
-from minivid.data import caption, describe, judge
+from minivid.data import ALL_COMBINATIONS, caption, describe, judge, make_clip
 from minivid.sampling import generate as generate_wan
 from minivid.training import tasks
 from minivid.training.checkpoint import read_shipped_info
@@ -86,13 +87,13 @@ class Row:
     seconds_per_clip: float
     seeds: tuple[int, ...]
     scores: dict[str, dict[str, float]]
-    clips: dict[str, list[tuple[Tensor, tuple[str, str, str], dict]]] = field(repr=False, default_factory=dict)
+    clips: dict[str, list[tuple]] = field(repr=False, default_factory=dict)  # split -> run_family's clips
 
 
 def run_family(model: nn.Module, generate: Callable[..., Tensor], combinations, seeds=SEEDS, batch: int = 36,
                **sampling) -> tuple[dict[str, float], list, float]:
     """Generate every combination once per seed and judge each clip: (mean scores with "clips",
-    [(video C T H W, (shape, colour, motion), verdict)], sampling seconds per clip)."""
+    [(video C T H W, (shape, colour, motion), verdict, data.Description)], sampling seconds per clip)."""
     combinations = [tuple(c) for c in combinations]
     captions = [caption(*c) for c in combinations]
     clips, seconds = [], 0.0
@@ -102,8 +103,9 @@ def run_family(model: nn.Module, generate: Callable[..., Tensor], combinations, 
             videos = generate(model, captions[start:start + batch], seed=seed, **sampling)
             seconds += time.perf_counter() - began
             for video, combo in zip(videos, combinations[start:start + batch]):
-                clips.append((video, combo, judge(describe(video), combo)))
-    means = {key: sum(v[key] for _, _, v in clips) / len(clips) for key in clips[0][2]}
+                found = describe(video)
+                clips.append((video, combo, judge(found, combo), found))
+    means = {key: sum(c[2][key] for c in clips) / len(clips) for key in clips[0][2]}
     return {**means, "clips": len(clips)}, clips, seconds / len(clips)
 
 
@@ -148,35 +150,37 @@ def table(rows: list[Row]) -> str:
 
 def grid(row: Row, per_group: int = 4, every: int = 2) -> plt.Figure:
     """A frame grid a person can judge at a glance: seen clips, held-out clips, and failures (strict), each
-    row titled with its prompt and what the benchmark read."""
-    def label(video, combo, verdict) -> str:
-        marks = "".join(("✓" if verdict[w] else "✗") for w in ("shape", "colour", "motion"))
-        return f"{caption(*combo)}  [{marks}, drift {verdict['drift']:.0%}]"
-
-    picked, titles = [], []
-    for split in ("seen", "held-out"):
-        for video, combo, verdict in row.clips[split][:per_group]:
-            picked.append(video)
-            titles.append(f"{split}: " + label(video, combo, verdict))
+    row titled with its prompt and the verdict (shape, colour, motion), each frame labelled with what the
+    analyser read in it (red where it differs from the clip's most common reading)."""
+    picked = [(f"{split}: ", c) for split in ("seen", "held-out") for c in row.clips[split][:per_group]]
     failures = [c for split in ("seen", "held-out") for c in row.clips[split] if not c[2]["all"]]
-    for video, combo, verdict in failures[:per_group]:
-        picked.append(video)
-        titles.append("failure: " + label(video, combo, verdict))
-    return frame_grid(*picked, titles=titles, every=every)
+    picked += [("failure: ", c) for c in failures[:per_group]]
+    titles = [f"{prefix}{caption(*combo)}  [{''.join('✓' if verdict[w] else '✗' for w in WORDS[:3])}]"
+              for prefix, (_, combo, verdict, _) in picked]
+    labels = [[f"{s} {c}" if s != "none" else "none" for s, c in zip(found.frame_shapes, found.frame_colours)]
+              for _, (_, _, _, found) in picked]
+    return frame_grid(*[video for _, (video, *_) in picked], titles=titles, every=every, frame_labels=labels)
 
 
 @torch.no_grad()
-def calibration(vae, per_combination: int = 1, seed: int = 10**6) -> dict[str, dict[str, float]]:
+def calibration(vae, per_combination: int = 1, seed: int = 10**6) -> dict[str, dict]:
     """The analyser's own accuracy: clean clips of every combination, and the same clips encoded and
-    decoded by `vae` (the best a model sampling in that latent space could score)."""
-    from minivid.data import ALL_COMBINATIONS, make_clip, score
-
+    decoded by `vae` (the best a model sampling in that latent space could score). Each entry holds the
+    `score`-style means, "clips", and "frame_colours": {(asked, read): frames} for every frame whose
+    colour was read wrong (e.g. a green object read as cyan)."""
     clips = [make_clip(*combo, seed=seed + per_combination * i + k)
              for i, combo in enumerate(ALL_COMBINATIONS) for k in range(per_combination)]
     videos = torch.stack([c.video for c in clips])
     decoded = torch.cat([vae.decode(vae.encode(chunk)) for chunk in videos.split(32)])
-    return {"clean": {**score(videos, clips), "clips": len(clips)},
-            "VAE reconstructions": {**score(decoded, clips), "clips": len(clips)}}
+    results = {}
+    for name, batch in (("clean", videos), ("VAE reconstructions", decoded)):
+        found = [describe(video) for video in batch]
+        verdicts = [judge(f, c) for f, c in zip(found, clips)]
+        confusions = Counter((c.colour, read) for f, c in zip(found, clips) for read in f.frame_colours
+                             if read != c.colour)
+        results[name] = {**{k: sum(v[k] for v in verdicts) / len(verdicts) for k in verdicts[0]},
+                         "clips": len(clips), "frame_colours": dict(confusions)}
+    return results
 
 
 # ---- the families ----------------------------------------------------------------------------------------

@@ -225,14 +225,19 @@ def scrubber(*videos, titles=None, fps: int = 8, height: int = 160,
 
 
 def frame_grid(*videos, titles=None, every: int = 1, max_frames: int | None = None,
-               size: float = 1.2, value_range=(-1.0, 1.0)) -> plt.Figure:
+               size: float = 1.2, value_range=(-1.0, 1.0), frame_labels=None) -> plt.Figure:
     """A static picture of clips: one row per clip, one column per frame t = 0, every, 2*every...
 
     `videos`: tensors as in `to_frames`, all with the same T. `max_frames` caps the columns;
-    `size` is the height of one frame in inches.
+    `size` is the height of one frame in inches. `frame_labels`: per clip, one short string per frame
+    (e.g. what the analyser read in it), written under the frames; a label that differs from the clip's
+    most common one is drawn in red.
     """
     clips = _clips(videos, value_range)
     names = _titles(titles, len(clips))
+    if frame_labels is not None and (len(frame_labels) != len(clips)
+                                     or any(len(labels) != len(clips[0]) for labels in frame_labels)):
+        raise ValueError(f"frame_labels needs one list of {len(clips[0])} labels per clip ({len(clips)} clips)")
     if every < 1 or (max_frames is not None and max_frames < 1):
         raise ValueError(f"every and max_frames must be >= 1, got every={every}, "
                          f"max_frames={max_frames}")
@@ -248,6 +253,11 @@ def frame_grid(*videos, titles=None, every: int = 1, max_frames: int | None = No
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(f"t={t}", fontsize=11)
+            if frame_labels is not None:
+                labels = list(frame_labels[row])
+                label = labels[t]
+                ax.set_xlabel(label.replace(" ", "\n"), fontsize=9, linespacing=0.9,
+                              color="black" if label == max(set(labels), key=labels.count) else "red")
         axes[row, 0].set_ylabel(_wrap(name, 34), rotation=0, ha="right", va="center", fontsize=12)
     plt.close(fig)
     return fig

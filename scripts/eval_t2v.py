@@ -24,11 +24,13 @@ from minivid.training.vae_task import load_vae
 
 
 def calibration_table(results: dict[str, dict[str, float]]) -> str:
-    lines = ["| clips read | n | shape | colour | motion | all three (whole clip) | drift | flicker |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| clips read | n | shape | colour | motion | all three (whole clip) | drift | flicker | wrong frame colours |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, s in results.items():
         lines.append(f"| {name} | {s['clips']} | {s['shape']:.1%} | {s['colour']:.1%} | {s['motion']:.1%} | "
-                     f"**{s['all']:.1%}** ({s['whole_all']:.1%}) | {s['drift']:.1%} | {s['flicker']:.3f} |")
+                     f"**{s['all']:.1%}** ({s['whole_all']:.1%}) | {s['drift']:.1%} | {s['flicker']:.3f} | "
+                     + (", ".join(f"{a}→{b}: {n}" for (a, b), n in sorted(s['frame_colours'].items())) or "none")
+                     + " |")
     return "\n".join(lines)
 
 

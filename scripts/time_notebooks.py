@@ -5,8 +5,8 @@
 
 Each notebook runs top to bottom in a fresh kernel started in notebooks/ (as JupyterLab and nbval do),
 with MINIVID_FAST=1 (CI mode) or 0 (learner mode); every cell is timed. The results go to
-notebooks/run_times.json (per notebook and mode: total seconds and the slowest cells), and each
-notebook's header line `**Run time:** ...` is rewritten from them. tests/test_project.py checks that the
+notebooks/run_times.json (per notebook and mode: total seconds and the slowest cells); each
+notebook's header line `**Run time:** ...` and the table in INSTRUCTORS.md are rewritten from them. tests/test_project.py checks that the
 headers and the JSON agree, that no learner-mode cell takes over 60 s without a progress bar or comes
 near nbval's 300 s cell limit, and (conftest.py) that each CI-mode run stays within the stated margin.
 """
@@ -28,6 +28,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 RESULTS = ROOT / "notebooks" / "run_times.json"
 HEADER = re.compile(r"^# \*\*Run time:\*\*.*$", re.M)
 MACHINE = "a 2-core CPU"
+GUIDE = ROOT / "INSTRUCTORS.md"
+TABLE = re.compile(r"(<!-- run-times: begin \(scripts/time_notebooks.py\) -->\n).*?(<!-- run-times: end -->)", re.S)
 
 
 def duration(seconds: float) -> str:
@@ -64,6 +66,25 @@ def time_notebook(path: Path, fast: bool, timeout: int = 900) -> dict:
     return {"seconds": round(time.perf_counter() - began, 1), "cells": cells}
 
 
+def times_table(results: dict) -> str:
+    """The per-notebook table of INSTRUCTORS.md."""
+    lines = ["| notebook | CI mode | learner mode | slowest learner-mode cell |", "|---|---|---|---|"]
+    for path in NOTEBOOKS:
+        times = results.get(path.name, {})
+        if {"ci", "learner"} <= set(times):
+            slowest = times["learner"]["slowest_cells"][0]["seconds"]
+            lines.append(f"| [{path.name}](notebooks/{path.name}) | {times['ci']['seconds']:.0f} s | "
+                         f"{times['learner']['seconds']:.0f} s | {slowest:.0f} s |")
+    return "\n".join(lines)
+
+
+def rewrite_guide(results: dict) -> None:
+    text = GUIDE.read_text()
+    if not TABLE.search(text):
+        raise ValueError(f"{GUIDE.name} has no run-times markers to fill")
+    GUIDE.write_text(TABLE.sub(lambda m: m.group(1) + times_table(results) + "\n" + m.group(2), text))
+
+
 def rewrite_header(path: Path, times: dict) -> None:
     text = path.read_text()
     if not HEADER.search(text):
@@ -89,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
         if {"ci", "learner"} <= set(results[path.name]):
             rewrite_header(path, results[path.name])
+    rewrite_guide(results)
     return 0
 
 

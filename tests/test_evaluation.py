@@ -52,6 +52,7 @@ def test_a_row_scores_what_the_analyser_reads(monkeypatch):
     assert scores["all"] == scores["whole_all"] == 1.0 and scores["drift"] == 0 and scores["clips"] == 12
     scores, _, _ = evaluation.run_family(None, all_red, combos, seeds=(0,))
     assert scores["colour"] == sum(c[1] == "red" for c in combos) / 6 and scores["shape"] == scores["motion"] == 1
+    assert len(clips[0]) == 4 and clips[0][3].frame_colours[0] == clips[0][1][1]  # the Description is kept
 
 
 def test_unknown_family_is_a_clear_error():
@@ -69,7 +70,11 @@ CALIBRATION_FLOOR = {"clean": 0.99, "VAE reconstructions": 0.75}
 
 def test_analyser_calibration_on_clean_and_vae_decoded_clips():
     results = evaluation.calibration(load_vae(), per_combination=1)
-    print({name: {k: round(v, 3) for k, v in s.items()} for name, s in results.items()})
+    print({name: {k: round(v, 3) if isinstance(v, float) else v for k, v in s.items()} for name, s in results.items()})
     for name, floor in CALIBRATION_FLOOR.items():
         assert results[name]["all"] >= floor, (name, results[name])
     assert results["clean"]["drift"] == 0 and results["clean"]["whole_all"] == 1.0
+    assert results["clean"]["frame_colours"] == {}
+    # the colour boundaries hold on decoded clips too: green and blue objects are not read as cyan
+    decoded = results["VAE reconstructions"]["frame_colours"]
+    assert sum(decoded.get((colour, "cyan"), 0) for colour in ("green", "blue")) <= 0.01 * 30 * 17

@@ -243,3 +243,13 @@ def test_no_slow_learner_cell_without_a_progress_bar_or_near_the_cell_limit(path
             source = code[cell["cell"]].source
             assert "tqdm" in source or "train_main" in source and "--no-progress" not in source, (
                 f"cell {cell['cell']} takes {cell['seconds']} s in learner mode without a progress bar")
+
+
+def test_instructors_guide_lists_the_measured_times():
+    import json
+
+    timing = load_script("time_notebooks")
+    results = json.loads((ROOT / "notebooks" / "run_times.json").read_text())
+    guide = (ROOT / "INSTRUCTORS.md").read_text()
+    assert timing.times_table(results) in guide, "INSTRUCTORS.md's table is stale: python scripts/time_notebooks.py"
+    assert timing.times_table(results).count("\n") == len(NOTEBOOKS) + 1

@@ -308,3 +308,12 @@ def test_show_video_titles_fit_their_panel():
     assert "\n" in wrapped and wrapped.replace("\n", " ") == title
     html = viz.show_video(torch.zeros(3, 3, 32, 32), titles=[title]).data
     assert "<img" in html or "data:image" in html
+
+
+def test_frame_grid_labels_every_frame_and_marks_the_odd_ones():
+    video = torch.zeros(3, 5, 8, 8)
+    fig = viz.frame_grid(video, every=1, frame_labels=[["a", "a", "b", "a", "a"]])
+    labels = [(ax.get_xlabel(), ax.xaxis.label.get_color()) for ax in fig.axes]
+    assert labels[2] == ("b", "red") and labels[0][0] == "a" and labels[0][1] != "red"
+    with pytest.raises(ValueError, match="one list of 5 labels per clip"):
+        viz.frame_grid(video, frame_labels=[["a"]])
