@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from minivid.layers.embed import token_grid
+from minivid.models.cogvideox import CogVideoXConfig, CogVideoXModel
+from minivid.models.cogvideox import forward_flops as cogvideox_flops
 from minivid.models.dit import DiT, DiTConfig
 from minivid.models.vae import WanVAE, WanVAEConfig
 from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops
@@ -250,3 +252,45 @@ for _name, _cfg in WAN_CONFIGS.items():
              "tiny peer config (tests/test_wan_parity.py)" if _name.endswith("-tiny") else
              "Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py", family="Wan transformer")
     register_cost(_name, lambda f, h, w, name=_name: _wan_cost(name, f, h, w))
+
+
+# ---- CogVideoX transformers (minivid.models.cogvideox) --------------------------------------------------
+# Full sizes: THUDM/CogVideo sat/configs/cogvideox_2b.yaml, cogvideox_5b.yaml, cogvideox_5b_i2v.yaml,
+# cogvideox1.5_5b.yaml; the diffusers configs agree. 49 frames at 480x720 -> 13 x 60 x 90 latents (v1.0).
+_COG_5B = dict(heads=48, layers=42, positions="rope")
+_COG_TINY = dict(heads=2, head_dim=32, layers=2, time_embed_dim=64, text_dim=32, text_length=16,
+                 sample_grid=(5, 16, 16))
+COGVIDEOX_CONFIGS = {
+    "cogvideox-2b": CogVideoXConfig(heads=30, layers=30, positions="sincos"),
+    "cogvideox-5b": CogVideoXConfig(**_COG_5B),
+    "cogvideox-5b-i2v": CogVideoXConfig(**{**_COG_5B, "positions": "rope+learned"}, in_channels=32),
+    "cogvideox1.5-5b": CogVideoXConfig(**_COG_5B, patch_t=2, text_length=224, sample_grid=(21, 96, 170)),
+    "cogvideox-2b-tiny": CogVideoXConfig(**_COG_TINY, positions="sincos"),
+    "cogvideox-5b-tiny": CogVideoXConfig(**_COG_TINY, positions="rope"),
+    "cogvideox-5b-i2v-tiny": CogVideoXConfig(**_COG_TINY, positions="rope+learned", in_channels=32),
+    "cogvideox1.5-5b-i2v-tiny": CogVideoXConfig(**_COG_TINY, positions="rope", in_channels=32, patch_t=2,
+                                                ofs_embed_dim=64, patch_bias=False),
+}
+COGVIDEOX_VAE_STRIDE = (4, 8, 8)
+_COGVIDEOX_COUNTS = {"cogvideox-2b": 1_693_783_872, "cogvideox-5b": 5_570_283_072,
+                     "cogvideox-5b-i2v": 5_570_479_680, "cogvideox1.5-5b": 5_570_676_352}
+
+
+def _cogvideox_cost(name: str, frames: int, height: int, width: int) -> Cost:
+    cfg = COGVIDEOX_CONFIGS[name]
+    grid = token_grid(frames, height, width, COGVIDEOX_VAE_STRIDE, cfg.patch_size)
+    latent = (cfg.out_channels, *(g * p for g, p in zip(grid, cfg.patch_size)))
+    tokens, text = grid[0] * grid[1] * grid[2], cfg.text_length
+    flops = cogvideox_flops(cfg, grid, text)
+    params = count_params(name)
+    return Cost(name, frames, height, width, latent, grid, tokens, params, flops["linear"], flops["attention"],
+                activation_bytes=(tokens + text) * cfg.dim * 4 + 2 * (tokens + text) * 4 * cfg.dim * 2,
+                attention_matrix_bytes=cfg.heads * (tokens + text) ** 2 * 2,
+                weight_bytes={dtype: params * size for dtype, size in _DTYPE_BYTES.items()})
+
+
+for _name, _cfg in COGVIDEOX_CONFIGS.items():
+    register(_name, lambda cfg=_cfg: CogVideoXModel(cfg), _COGVIDEOX_COUNTS.get(_name),
+             "tiny peer config (tests/test_cogvideox_parity.py)" if _name.endswith("-tiny") else
+             "THUDM/CogVideo sat/configs; diffusers CogVideoXTransformer3DModel configs", family="CogVideoX transformer")
+    register_cost(_name, lambda f, h, w, name=_name: _cogvideox_cost(name, f, h, w))

@@ -60,6 +60,11 @@ def vae():
 
 
 @functools.cache
+def cog(name: str):
+    return presets.build(name, "cpu").eval()
+
+
+@functools.cache
 def dit():
     return presets.build("dit-tiny", "cpu").eval()
 
@@ -121,6 +126,29 @@ CASES = [
     Case("wan: odd head_dim that 3D RoPE cannot split", lambda: wan_interop.WanModel(
         wan_interop.WanConfig(dim=62, heads=2, layers=1, ffn_dim=8)), ValueError,
          r"RoPE axis widths \(11, 10, 10\) contain odd widths \[11\]"),
+    # CogVideoX
+    Case("cogvideox: B C F H W instead of B F C H W", lambda: cog("cogvideox-2b-tiny")(
+        torch.randn(1, 16, 5, 16, 16), 500, torch.randn(1, 16, 32)),
+         ValueError, r"x must be latents \(B, F, 16, H, W\); this looks like B C F H W: .*'b c f h w -> b f c h w'"),
+    Case("cogvideox: text longer than the sin-cos model's", lambda: cog("cogvideox-2b-tiny")(
+        torch.randn(1, 5, 16, 16, 16), 500, torch.randn(1, 20, 32)),
+         ValueError, r"text has 20 tokens, more than the 16 this model was trained with.*truncate it to 16"),
+    Case("cogvideox: 5B-I2V at another resolution", lambda: cog("cogvideox-5b-i2v-tiny")(
+        torch.randn(1, 5, 32, 8, 16), 500, torch.randn(1, 16, 32)),
+         ValueError, r"learned positions cover 16 text tokens and a \(5, 8, 8\) token grid .* keep the latent size 16x16"),
+    Case("cogvideox: 5B-I2V with a short prompt", lambda: cog("cogvideox-5b-i2v-tiny")(
+        torch.randn(1, 5, 32, 16, 16), 500, torch.randn(1, 7, 32)),
+         ValueError, r"got 7 text tokens .* Pad the prompt to 16 tokens"),
+    Case("cogvideox: odd latent frames for 2x2x2 tubes", lambda: cog("cogvideox1.5-5b-i2v-tiny")(
+        torch.randn(1, 3, 32, 16, 16), 500, torch.randn(1, 16, 32), ofs=2.0),
+         ValueError, r"\(3, 16, 16\) is not divisible by the patch \(2, 2, 2\)"),
+    Case("cogvideox: 1.5 I2V without ofs", lambda: cog("cogvideox1.5-5b-i2v-tiny")(
+        torch.randn(1, 2, 32, 16, 16), 500, torch.randn(1, 16, 32)),
+         ValueError, r"a v1.5 I2V model needs `ofs` \(the pipeline passes 2.0\)"),
+    Case("cogvideox: 49 frames at 481 pixels", lambda: presets.cost("cogvideox-2b", 49, 481, 720),
+         ValueError, r"height 481 does not fit: .*multiple of 16; use 480 or 496"),
+    Case("cogvideox: 81 frames for v1.5's tubes", lambda: presets.cost("cogvideox1.5-5b", 81, 768, 1360),
+         ValueError, r"81 frames do not fit: .*temporal patch 2; use 77 or 85"),
     # DiT
     Case("dit: wrong channels", lambda: dit()(torch.randn(1, 3, 16, 16), torch.tensor([1]), torch.tensor([1])),
          ValueError, r"x must be a latent \(B, 4, H, W\); got \(1, 3, 16, 16\)"),
