@@ -19,6 +19,7 @@ from torch import nn
 from minivid.layers.embed import token_grid
 from minivid.models.cogvideox import CogVideoXConfig, CogVideoXModel
 from minivid.models.cogvideox import forward_flops as cogvideox_flops
+from minivid.models.cogvideox_vae import CogVideoXVAE, CogVideoXVAEConfig
 from minivid.models.dit import DiT, DiTConfig
 from minivid.models.vae import WanVAE, WanVAEConfig
 from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops
@@ -294,3 +295,17 @@ for _name, _cfg in COGVIDEOX_CONFIGS.items():
              "tiny peer config (tests/test_cogvideox_parity.py)" if _name.endswith("-tiny") else
              "THUDM/CogVideo sat/configs; diffusers CogVideoXTransformer3DModel configs", family="CogVideoX transformer")
     register_cost(_name, lambda f, h, w, name=_name: _cogvideox_cost(name, f, h, w))
+
+
+# ---- the CogVideoX VAE (minivid.models.cogvideox_vae) -----------------------------------------------------
+# THUDM/CogVideo sat/configs/*.yaml first_stage_config (ch 128, ch_mult 1 2 2 4, 3 res blocks, 16 channels);
+# diffusers AutoencoderKLCogVideoX() defaults. The scaling factor is the 2B's; the 5B and 1.5 use 0.7.
+COGVIDEOX_VAE_CONFIGS = {
+    "cogvideox-vae": CogVideoXVAEConfig(),
+    "cogvideox-vae-tiny": CogVideoXVAEConfig(block_out_channels=(16, 32, 32, 32), layers_per_block=1, norm_groups=4),
+}
+register("cogvideox-vae", lambda: CogVideoXVAE(COGVIDEOX_VAE_CONFIGS["cogvideox-vae"]), 215_583_907,
+         "THUDM/CogVideo sat/configs first_stage_config; diffusers AutoencoderKLCogVideoX() defaults",
+         family="CogVideoX VAE")
+register("cogvideox-vae-tiny", lambda: CogVideoXVAE(COGVIDEOX_VAE_CONFIGS["cogvideox-vae-tiny"]), None,
+         "tiny peer config (tests/test_cogvideox_vae_parity.py)", family="CogVideoX VAE")

@@ -98,6 +98,13 @@ def streaming(*modules: nn.Module):
             layer.in_stream = False
 
 
+def run_in_chunks(module: nn.Module, chunks) -> torch.Tensor:
+    """One clip through `module`, chunk by chunk inside `streaming(module)`; the outputs concatenated in time.
+    `chunks` are `B C t H W` pieces of the clip in order (e.g. the 1, 4, 4, ... frames of Wan's VAE)."""
+    with streaming(module):
+        return torch.cat([module(chunk) for chunk in chunks], dim=2)
+
+
 class CausalConv3d(Streamable, nn.Conv3d):
     """3D conv padded in time at the front only, so output frame t sees input frames <= t.
 

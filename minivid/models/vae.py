@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce, repeat
 from torch import nn
 
-from minivid.layers.conv import CausalConv3d, Streamable, streaming
+from minivid.layers.conv import CausalConv3d, Streamable, run_in_chunks
 from minivid.layers.norm import ChannelRMSNorm
 from minivid.layers.tiling import tiled_apply
 
@@ -281,12 +281,6 @@ class VAEOutput(NamedTuple):
     logvar: torch.Tensor
 
 
-def _stream(module: nn.Module, chunks) -> torch.Tensor:
-    """Run one clip through `module` chunk by chunk, carrying the causal caches; concatenate in time."""
-    with streaming(module):
-        return torch.cat([module(chunk) for chunk in chunks], dim=2)
-
-
 class WanVAE(nn.Module):
     """Wan2.1 / Wan2.2 video VAE. `encode` / `decode` work on normalised latents (what the diffusion model
     sees); `encode_moments` gives the raw posterior; `forward` is the training pass; `tiled_*` bound memory
@@ -363,7 +357,7 @@ class WanVAE(nn.Module):
         x = space_to_channels(self._check_video(video), self.config.patch_size)
         if chunked:  # chunks of 1, 4, 4, ... frames: frame 0 alone, then one latent frame per chunk
             s = self.config.temporal_stride
-            h = _stream(self.encoder, [x[:, :, :1], *(x[:, :, i:i + s] for i in range(1, x.shape[2], s))])
+            h = run_in_chunks(self.encoder, [x[:, :, :1], *(x[:, :, i:i + s] for i in range(1, x.shape[2], s))])
         else:
             h = self.encoder(x)
         mean, logvar = self.to_moments(h).chunk(2, dim=1)
@@ -375,7 +369,7 @@ class WanVAE(nn.Module):
 
     def _decode_raw(self, z: torch.Tensor, chunked: bool) -> torch.Tensor:  # B z T' H' W' -> B 3 T H W
         x = self.from_latent(z)
-        x = _stream(self.decoder, x.split(1, dim=2)) if chunked else self.decoder(x)  # 1 latent frame a step
+        x = run_in_chunks(self.decoder, x.split(1, dim=2)) if chunked else self.decoder(x)  # 1 latent frame a step
         return channels_to_space(x, self.config.patch_size)
 
     def decode(self, latent: torch.Tensor, chunked: bool = True) -> torch.Tensor:
