@@ -214,3 +214,49 @@ def test_flow_euler_trajectory_equals_diffusers(convention, shift, num_steps):
     _, ours = sample_flow_euler(model_fn, initial_noise(), num_steps, shift=shift,
                                 convention=convention, return_trajectory=True)
     assert_trajectories_match(ours, expected)
+
+
+# --- CogVideoX: v-prediction DDIM on a shifted, zero-terminal-SNR schedule ---------------------------
+
+@pytest.mark.parametrize("snr_shift_scale", [1.0, 3.0])
+@pytest.mark.parametrize("num_steps", [1, 10, 50])
+def test_cogvideox_ddim_trajectory_equals_diffusers(snr_shift_scale, num_steps):
+    """The 2B's scheduler (snr_shift_scale 3) and the 5B's (1): schedule, trailing timesteps, and the
+    trajectory for the same fake v-prediction model."""
+    from diffusers import CogVideoXDDIMScheduler
+
+    theirs = CogVideoXDDIMScheduler(snr_shift_scale=snr_shift_scale, beta_start=0.00085, beta_end=0.012,
+                                    beta_schedule="scaled_linear", clip_sample=False, num_train_timesteps=1000,
+                                    prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                                    set_alpha_to_one=True, timestep_spacing="trailing")
+    ours = noise_schedule("scaled_linear", 1000, 0.00085, 0.012, zero_terminal_snr=True,
+                          snr_shift_scale=snr_shift_scale)
+    torch.testing.assert_close(ours.alphas_cumprod, theirs.alphas_cumprod.float(), rtol=1e-5, atol=1e-7)
+    assert ours.alphas_cumprod[-1] == 0  # zero terminal SNR
+    theirs.set_timesteps(num_steps)
+    model_fn = fake_model(1000)
+    expected = diffusers_loop(theirs, model_fn, initial_noise())
+    _, trajectory = sample_ddim(model_fn, initial_noise(), ours, num_steps, prediction="v", spacing="trailing",
+                                return_trajectory=True)
+    assert_trajectories_match(trajectory, expected, rtol=2e-6)
+
+
+def test_cogvideox_dynamic_cfg_follows_the_official_step_index_not_diffusers_timestep():
+    """The official `DynamicCFG` ramps from 1 (step 0) to 1 + scale (last step) over the step index; the
+    diffusers pipeline puts the timestep value (e.g. 999) where the index goes, and its scale jumps about."""
+    import math
+
+    from minivid.diffusion import dynamic_guidance_scale
+
+    steps, scale = 50, 6.0
+    ours = [dynamic_guidance_scale(scale, i, steps) for i in range(steps)]
+    assert ours[0] == 1.0 and all(a <= b for a, b in zip(ours, ours[1:])) and ours[-1] > 1 + 0.99 * scale * 0.9
+    timesteps = spaced_timesteps_for(steps)
+    theirs = [1 + scale * ((1 - math.cos(math.pi * ((steps - t) / steps) ** 5.0)) / 2) for t in timesteps]
+    assert any(abs(a - b) > 1 for a, b in zip(ours, theirs))
+
+
+def spaced_timesteps_for(steps):
+    from minivid.diffusion import spaced_timesteps
+
+    return spaced_timesteps(steps, 1000, "trailing").tolist()

@@ -22,6 +22,8 @@ channels) from the conditional branch. VDT copies this, Latte patches it to 4 ch
 """
 from __future__ import annotations
 
+import math
+
 from typing import Callable
 
 import torch
@@ -72,3 +74,14 @@ def cfg_model(model_fn: Callable[[Tensor, Tensor, Tensor], Tensor], cond: Tensor
         return cfg_combine(out_cond, out_uncond, scale, form, guided_channels)
 
     return guided
+
+
+def dynamic_guidance_scale(scale: float, step_index: int, num_steps: int, exponent: float = 5.0) -> float:
+    """CogVideoX's dynamic CFG (THUDM/CogVideo `sat/sgm/modules/diffusionmodules/guiders.py : DynamicCFG`):
+    `1 + scale · (1 − cos(π (i/n)^exponent)) / 2` at step i of n — no guidance at the first step, rising
+    to `1 + scale` at the end, slowly at first (exponent 5): the layout is left to the model, the details
+    are guided. (diffusers' pipeline plugs the *timestep value* into i, e.g. 999 at the first step, which
+    makes the scale oscillate; minivid follows the official step index.)"""
+    if not 0 <= step_index < num_steps:
+        raise ValueError(f"step_index must be in [0, num_steps) = [0, {num_steps}); got {step_index}")
+    return 1 + scale * (1 - math.cos(math.pi * (step_index / num_steps) ** exponent)) / 2

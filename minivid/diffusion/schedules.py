@@ -54,14 +54,27 @@ def make_betas(kind: str, num_train_timesteps: int = 1000, beta_start: float = 1
     return torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=dtype) ** 2
 
 
+def betas_from_alpha_bar(alpha_bar: Tensor) -> Tensor:
+    """Undo the cumulative product: ᾱ `(T,)` → β `(T,)` (a schedule edited through its ᾱ)."""
+    return 1 - torch.cat([alpha_bar[:1], alpha_bar[1:] / alpha_bar[:-1]])
+
+
 def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
     """Lin et al. 2023, Algorithm 1: make √ᾱ affine-rescaled so √ᾱ_0 stays and √ᾱ_{T−1} = 0; `(T,)`."""
     root = torch.cumprod(1 - betas, dim=0).sqrt()
     first, last = root[0].clone(), root[-1].clone()
     root = (root - last) * (first / (first - last))
-    alpha_bar = root**2
-    alphas = torch.cat([alpha_bar[:1], alpha_bar[1:] / alpha_bar[:-1]])  # undo the cumulative product
-    return 1 - alphas
+    return betas_from_alpha_bar(root**2)
+
+
+def shift_snr(betas: Tensor, scale: float) -> Tensor:
+    """CogVideoX's SNR shift (SD3's resolution shift on a DDPM schedule): ᾱ → ᾱ / (s + (1 − s)·ᾱ), i.e.
+    every step's SNR ᾱ/(1−ᾱ) divided by s, so training and sampling spend more time at high noise.
+    CogVideoX-2B uses s = 3 (diffusers' `snr_shift_scale`), the 5B s = 1 (no shift); `(T,)`."""
+    if scale <= 0:
+        raise ValueError(f"snr_shift_scale must be positive (1 = no shift); got {scale}")
+    alpha_bar = torch.cumprod(1 - betas, dim=0)
+    return betas_from_alpha_bar(alpha_bar / (scale + (1 - scale) * alpha_bar))
 
 
 def spaced_timesteps(num_steps: int, num_train_timesteps: int, spacing: str = "leading",
@@ -137,10 +150,13 @@ class NoiseSchedule:
 
 
 def noise_schedule(kind: str = "linear", num_train_timesteps: int = 1000, beta_start: float = 1e-4,
-                   beta_end: float = 0.02, zero_terminal_snr: bool = False,
+                   beta_end: float = 0.02, zero_terminal_snr: bool = False, snr_shift_scale: float = 1.0,
                    dtype: torch.dtype = torch.float32) -> NoiseSchedule:
-    """The named schedule, e.g. SD/CogVideoX: `noise_schedule("scaled_linear", 1000, 0.00085, 0.012)`."""
+    """The named schedule, e.g. SD: `noise_schedule("scaled_linear", 1000, 0.00085, 0.012)`; CogVideoX-2B adds
+    `snr_shift_scale=3.0, zero_terminal_snr=True` (the shift first, then the rescale, as its scheduler)."""
     betas = make_betas(kind, num_train_timesteps, beta_start, beta_end, dtype)
+    if snr_shift_scale != 1.0:
+        betas = shift_snr(betas, snr_shift_scale)
     if zero_terminal_snr:
         betas = rescale_zero_terminal_snr(betas)
     return NoiseSchedule(betas)
