@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from minivid.data import ALL_COMBINATIONS, caption, describe, judge, make_clip
-from minivid.sampling import generate as generate_wan
+from minivid.sampling import generate as generate_tiny
 from minivid.training import tasks
 from minivid.training.checkpoint import read_shipped_info
 from minivid.training import t2v_task
@@ -190,10 +190,13 @@ def _course_vae():
     return load_vae()
 
 
-def _generate_wan(model, captions, *, seed: int = 0, **sampling) -> Tensor:
-    return generate_wan(model, _course_vae(), captions, seed=seed, **sampling)
+def _generate_tiny(model, captions, *, seed: int = 0, **sampling) -> Tensor:
+    return generate_tiny(model, _course_vae(), captions, seed=seed, **sampling)
 
 
-register_family(Family("wan", "t2v-tiny", load_t2v, _generate_wan, METADATA_KEY, t2v_task.export,
+register_family(Family("wan", "t2v-tiny", load_t2v, _generate_tiny, METADATA_KEY, t2v_task.export,
                        "Wan2.1 transformer (3D RoPE, shared time MLP, cross-attention) + word-level text "
                        "encoder, flow matching on the course VAE's latents"))
+register_family(Family("cogvideox", "t2v-tiny-cogvideox", load_t2v, _generate_tiny, METADATA_KEY, t2v_task.export,
+                       "CogVideoX transformer (text and video in one sequence, full 3D attention, expert adaLN, "
+                       "3D RoPE) + the same text encoder, objective, sampler and latents as wan"))

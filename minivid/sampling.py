@@ -1,6 +1,7 @@
 """Text-to-video sampling with a Wan transformer: flow matching with timestep shift and classifier-free
 guidance, on top of the generic samplers in `minivid.diffusion`. `sample_t2v` returns latents for any
-`WanModel`; `generate` goes from captions to pixels with the course's tiny text-to-video model and VAE.
+`WanModel`; `generate` goes from captions to pixels with the course's tiny text-to-video models (a tiny Wan
+or CogVideoX transformer, `minivid.models.tiny_t2v`) and VAE. Both run `sample_text_flow`.
 
 What this loop shares with the official `WanT2V.generate` (Wan-Video/Wan2.1 `wan/text2video.py`):
 noise of shape `(B, 16, 1 + (F-1)/4, H/8, W/8)` drawn from one seeded generator; the prompt and the
@@ -39,8 +40,7 @@ def sample_t2v(model: WanModel, context: Tensor, null_context: Tensor | None = N
     seed: the noise comes from a CPU generator, so a seed gives the same noise on every device.
     autocast_dtype: e.g. torch.bfloat16 to run the matmuls in bf16 (the official setting on GPU).
     """
-    param = next(model.parameters())
-    device, cfg = param.device, model.config
+    cfg = model.config
     if cfg.image_dim is not None or cfg.in_channels != cfg.out_channels:
         raise ValueError("sample_t2v needs a text-to-video model (in_channels == out_channels, no image branch); "
                          f"got in_channels={cfg.in_channels}, out_channels={cfg.out_channels}, "
@@ -48,24 +48,36 @@ def sample_t2v(model: WanModel, context: Tensor, null_context: Tensor | None = N
     if text_len is not None:
         context = pad_text(context, text_len)
         null_context = None if null_context is None else pad_text(null_context, text_len)
+    return sample_text_flow(model, context, null_context, latent_shape=(cfg.out_channels, *latent_size),
+                            num_steps=num_steps, shift=shift, guidance_scale=guidance_scale, seed=seed,
+                            autocast_dtype=autocast_dtype, progress=progress)
+
+
+def sample_text_flow(velocity, context: Tensor, null_context: Tensor | None, *, latent_shape: tuple[int, ...],
+                     num_steps: int, shift: float, guidance_scale: float, seed: int = 0,
+                     autocast_dtype: torch.dtype | None = None, progress: bool = False) -> Tensor:
+    """The loop under every text-to-video sampler of the course: seeded noise `B *latent_shape`, Euler steps
+    over shifted sigmas, classifier-free guidance as one doubled batch whenever `null_context` is given.
+    `velocity(x, t, text)` is any module or function whose parameters (if a module) set the device."""
+    device = next(velocity.parameters()).device if isinstance(velocity, torch.nn.Module) else context.device
     context = context.to(device)
     batch = context.shape[0]
     if null_context is not None:
         null_context = null_context.to(device).expand(batch, -1, -1)
 
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn((batch, cfg.out_channels, *latent_size), generator=generator).to(device)  # B C T H W
+    noise = torch.randn((batch, *latent_shape), generator=generator).to(device)  # B C T H W
     use_autocast = autocast_dtype is not None and torch.amp.is_autocast_available(device.type)  # not on meta
     precision = torch.autocast(device.type, dtype=autocast_dtype) if use_autocast else contextlib.nullcontext()
 
-    def velocity(x: Tensor, t: Tensor, text: Tensor) -> Tensor:
+    def guided(x: Tensor, t: Tensor, text: Tensor) -> Tensor:
         with precision:
-            return model(x, t, text).float()
+            return velocity(x, t, text).float()
 
     if null_context is None:
-        model_fn = lambda x, t: velocity(x, t, context)  # noqa: E731
+        model_fn = lambda x, t: guided(x, t, context)  # noqa: E731
     else:
-        model_fn = cfg_model(velocity, context, null_context, guidance_scale)
+        model_fn = cfg_model(guided, context, null_context, guidance_scale)
     return sample_flow_euler(model_fn, noise, num_steps, shift=shift, progress=progress)
 
 
@@ -78,6 +90,6 @@ def generate(model: TinyT2V, vae: WanVAE, captions: list[str], *, seed: int = 0,
     latent = vae_latent_size(frames, size, size, (cfg.temporal_stride, cfg.spatial_stride, cfg.spatial_stride))
     context = model.encode_text(captions)  # B L D
     null = model.encode_text([""]) if guidance_scale != 1 else None  # 1 L D
-    latents = sample_t2v(model.transformer, context, null, latent_size=latent, num_steps=num_steps, shift=shift,
-                         guidance_scale=guidance_scale, seed=seed, text_len=None)  # B z T' H' W'
+    latents = sample_text_flow(model.velocity, context, null, latent_shape=(cfg.z_dim, *latent), num_steps=num_steps,
+                               shift=shift, guidance_scale=guidance_scale, seed=seed)  # B z T' H' W'
     return vae.decode(latents)

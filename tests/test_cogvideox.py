@@ -4,7 +4,7 @@ import torch
 from torch.testing import assert_close
 
 import minivid.presets as presets
-from minivid.models.cogvideox import CogVideoXBlock, CogVideoXModel, per_token
+from minivid.models.cogvideox import CogVideoXBlock, CogVideoXModel, gate_experts, modulate_experts
 
 
 def jittered(name: str, seed: int = 0) -> CogVideoXModel:
@@ -28,10 +28,15 @@ def test_every_block_is_the_identity_at_init():
     assert all(torch.equal(b.modulation[-1].weight, torch.zeros_like(b.modulation[-1].weight)) for b in model.blocks)
 
 
-def test_expert_adaln_gives_text_tokens_the_text_six_and_video_tokens_the_video_six():
-    text, video = torch.randn(2, 8), torch.randn(2, 8)
-    routed = per_token(text, video, 3, 5)  # B (3 + 5) D
-    assert routed.shape == (2, 8, 8) and torch.equal(routed[:, 2], text) and torch.equal(routed[:, 3], video)
+def test_expert_adaln_gives_text_tokens_the_text_modulation_and_video_tokens_the_video_one():
+    h = torch.randn(2, 3 + 5, 8)
+    text, video = torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)  # (shift, scale) B 1 D each
+    out = modulate_experts(h, 3, text, video)
+    assert out.shape == h.shape
+    assert torch.equal(out[:, 2], h[:, 2] * (1 + text[1, :, 0]) + text[0, :, 0])
+    assert torch.equal(out[:, 3], h[:, 3] * (1 + video[1, :, 0]) + video[0, :, 0])
+    gated = gate_experts(h, 3, text[0], video[0])
+    assert torch.equal(gated[:, 2], h[:, 2] * text[0, :, 0]) and torch.equal(gated[:, 3], h[:, 3] * video[0, :, 0])
 
 
 def test_text_comes_first_and_only_the_video_tokens_come_out():

@@ -7,6 +7,9 @@ from safetensors.torch import load_file
 
 from minivid import data, evaluation
 from minivid.models import tiny_t2v
+from minivid.models.cogvideox import CogVideoXModel
+from minivid.models.dit import DiTConfig
+from minivid.models.wan import WanModel
 from minivid.models.text import TextEncoder, WordTokenizer
 from minivid.train import TrainConfig, Trainer, main, read_log
 from minivid.training import t2v_task
@@ -63,10 +66,11 @@ def test_training_sets_hold_out_combinations_but_every_word():
     assert set(evaluation.SEEN_SAMPLE) <= seen and len(evaluation.SEEN_SAMPLE) == len(held)
 
 
-def test_cli_trains_a_few_steps_and_the_loss_decreases(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the latent cache goes to ./runs/cache
+@pytest.mark.parametrize("task", list(t2v_task.TRANSFORMERS))
+def test_cli_trains_a_few_steps_and_the_loss_decreases(task, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIVID_RUNS", str(tmp_path / "runs"))  # the latent cache goes to runs/cache
     out = tmp_path / "run"
-    trainer = main(["--task", "t2v-tiny", "--steps", "40", "--batch-size", "8", "--data-length", "32",
+    trainer = main(["--task", task, "--steps", "40", "--batch-size", "8", "--data-length", "32",
                     "--lr", "2e-3", "--warmup", "5", "--log-every", "10", "--out", str(out), "--no-progress"])
     losses = [record["loss"] for record in read_log(out)]
     assert len(losses) == 4 and losses[-1] < 0.75 * losses[0], losses
@@ -81,6 +85,37 @@ def test_cli_trains_a_few_steps_and_the_loss_decreases(tmp_path, monkeypatch):
         assert torch.equal(weights[name], value.half()), name
         assert loaded[name].dtype == torch.float32 and torch.equal(loaded[name], value.half().float()), name
     assert t2v_task.read_info(shipped)["held_out"] == [list(c) for c in t2v_task.HELD_OUT]
+    # the shipped file and the run directory both rebuild the task's own transformer
+    expected = type(trainer.model.transformer)
+    assert type(t2v_task.load_t2v(shipped).transformer) is expected is type(t2v_task.load_t2v(out).transformer)
+
+
+def test_the_two_tiny_transformers_differ_only_in_the_transformer():
+    """Same tokenizer and text encoder, the same latents in and velocity out, parameter counts within 5%:
+    the benchmark rows of wan and cogvideox compare architectures, not budgets."""
+    torch.manual_seed(0)
+    wan, cog = (t2v_task.build_model(task) for task in ("t2v-tiny", "t2v-tiny-cogvideox"))
+    assert isinstance(wan.transformer, WanModel) and isinstance(cog.transformer, CogVideoXModel)
+    assert wan.tokenizer.vocab == cog.tokenizer.vocab
+    assert {k: v.shape for k, v in wan.text_encoder.state_dict().items()} == \
+        {k: v.shape for k, v in cog.text_encoder.state_dict().items()}
+    counts = [sum(p.numel() for p in m.parameters()) for m in (wan, cog)]
+    assert abs(counts[1] / counts[0] - 1) < 0.05, counts
+    latent, t = torch.randn(2, 16, 5, 8, 8), torch.tensor([100.0, 900.0])
+    ids = cog.tokenizer(["red circle moving left", "blue square bouncing"])
+    for block in cog.transformer.blocks:  # open the zero-initialised gates, so that the text matters
+        torch.nn.init.normal_(block.modulation[-1].weight, std=0.05)
+    out = cog(latent, t, ids)
+    assert out.shape == latent.shape
+    # the layout change is exact: CogVideoX sees frames before channels
+    text = cog.text_encoder(ids)
+    direct = cog.transformer(latent.permute(0, 2, 1, 3, 4), t, text).permute(0, 2, 1, 3, 4)
+    torch.testing.assert_close(out, direct, rtol=0, atol=0)
+    assert not torch.allclose(out, cog(latent, t, cog.tokenizer(["red circle moving right"] * 2)), atol=1e-4)
+    with pytest.raises(ValueError, match="unknown text-to-video task 't2v-huge'; one of t2v-tiny, t2v-tiny-cogvideox"):
+        t2v_task.build_model("t2v-huge")
+    with pytest.raises(ValueError, match="transformer must be one of .*WanConfig.*CogVideoXConfig.*; got DiTConfig"):
+        tiny_t2v.TinyT2V(data.VOCABULARY, DiTConfig())
 
 
 def test_overfitting_one_batch_reaches_a_low_loss():

@@ -78,9 +78,16 @@ class CogVideoXConfig:
         return (self.patch_t or 1, self.patch, self.patch)
 
 
-def per_token(text: Tensor, video: Tensor, text_len: int, video_len: int) -> Tensor:
-    """Expert adaLN's routing: `B D` vectors for text and for video -> `B (Lt+Lv) D`, text first."""
-    return torch.cat([repeat(text, "b d -> b l d", l=text_len), repeat(video, "b d -> b l d", l=video_len)], 1)
+def modulate_experts(h: Tensor, text_len: int, text: Tensor, video: Tensor) -> Tensor:
+    """Expert adaLN's affine: `B L D` normalised tokens, the text's (shift, scale) `2 B 1 D` on the first
+    `text_len` tokens and the video's on the rest (no per-token tables: the two halves are modulated apart)."""
+    return torch.cat([modulate(h[:, :text_len], *text), modulate(h[:, text_len:], *video)], dim=1)
+
+
+def gate_experts(h: Tensor, text_len: int, text_gate: Tensor, video_gate: Tensor) -> Tensor:
+    """Expert adaLN's gate: `B L D` sub-layer output times the text's gate `B 1 D` on the text tokens, the
+    video's on the rest."""
+    return torch.cat([text_gate * h[:, :text_len], video_gate * h[:, text_len:]], dim=1)
 
 
 class CogVideoXBlock(nn.Module):
@@ -104,17 +111,18 @@ class CogVideoXBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor, text_len: int, rope: Tensor | None) -> Tensor:
         """x `B (Lt+Lv) D` text first, emb `B time_embed_dim`, rope angles `(Lt+Lv) head_dim/2` (0 on text)."""
-        video, text = rearrange(self.modulation(emb), "b (expert six d) -> expert six b d", expert=2, six=6)
-        video_len = x.shape[1] - text_len
-        shift_sa, scale_sa, gate_sa, shift_ff, scale_ff, gate_ff = (
-            per_token(t, v, text_len, video_len) for t, v in zip(text, video))  # each B L D
-        x = x + gate_sa * self.attn(modulate(self.attn_norm(x), shift_sa, scale_sa), rope=rope)
-        return x + gate_ff * self.mlp(modulate(self.mlp_norm(x), shift_ff, scale_ff))
+        # each expert's six: shift, scale, gate for attention (0:3), then for the MLP (3:6); each B 1 D
+        video, text = rearrange(self.modulation(emb), "b (expert six d) -> expert six b 1 d", expert=2, six=6)
+        attn = self.attn(modulate_experts(self.attn_norm(x), text_len, text[0:2], video[0:2]), rope=rope)
+        x = x + gate_experts(attn, text_len, text[2], video[2])
+        mlp = self.mlp(modulate_experts(self.mlp_norm(x), text_len, text[3:5], video[3:5]))
+        return x + gate_experts(mlp, text_len, text[5], video[5])
 
 
 class CogVideoXModel(nn.Module):
     """The CogVideoX transformer: latents `B F C H W`, timesteps `(B,)`, T5 states `B Lt 4096` -> the
     v-prediction `B F C' H W` (module docstring: the joint sequence, expert adaLN, the three position kinds)."""
+    video_layout = "b f c h w"  # the axes of its latents (einops names): frames before channels
 
     def __init__(self, config: CogVideoXConfig = CogVideoXConfig()):
         super().__init__()

@@ -179,6 +179,7 @@ class WanModel(nn.Module):
     MLP (`time_embedding`) and one shared projection to six vectors (`time_projection`) that every block
     adds to its own table; the text goes through `text_embedding`; the 3D RoPE angles are built per grid.
     """
+    video_layout = "b c f h w"  # the axes of its latents (einops names), channels before frames
 
     def __init__(self, config: WanConfig = WanConfig()):
         super().__init__()

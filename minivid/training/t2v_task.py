@@ -1,12 +1,14 @@
-"""t2v-tiny: a small Wan2.1-style text-to-video model that learns the synthetic captions on a CPU.
+"""t2v-tiny: small text-to-video models that learn the synthetic captions on a CPU — the tiny Wan
+(task "t2v-tiny") and, trained the same way, the tiny CogVideoX ("t2v-tiny-cogvideox").
 
     python -m minivid.train --task t2v-tiny ...                     # train (data_samples/README.md)
-    python scripts/eval_t2v.py runs/t2v-tiny --export               # measure it, ship its EMA weights
+    python scripts/eval_t2v.py --model wan --weights runs/t2v-tiny --export   # measure it, ship its EMA weights
     model, vae = load_t2v(), load_vae()                             # data_samples/t2v_tiny.safetensors
 
     clip B 3 17 32 32 --tiny Wan VAE (frozen, encoded once)--> latent B 16 5 8 8 --TinyT2V(x, t, caption)--> velocity
 
-The model is `minivid.models.tiny_t2v.TinyT2V` (a small text encoder + `WanModel` unchanged). Training is
+The model is `minivid.models.tiny_t2v.TinyT2V` (a small text encoder + `WanModel` or `CogVideoXModel`
+unchanged); the two tasks differ in that transformer only. Training is
 flow matching on the VAE's normalised latents: `x_σ = (1-σ)·x0 + σ·noise`, target velocity `noise - x0`, σ drawn logit-normal and then
 shifted towards noise by TRAIN_SHIFT (`minivid.diffusion.training_sigmas`). Sampling integrates the
 velocity with Euler steps over shifted sigmas, with classifier-free guidance against the empty caption,
@@ -39,23 +41,28 @@ from minivid.config import runs_dir
 from minivid.data import SAMPLE_DIR, VOCABULARY, SyntheticClips, split_combinations
 from minivid.diffusion import flow_noisy_sample, flow_velocity_target, training_sigmas
 from minivid.files import load_safetensors, open_safetensors
-from minivid.models.tiny_t2v import TinyT2V
+from minivid.models.tiny_t2v import TINY_COGVIDEOX, TINY_WAN, TinyT2V
 from minivid.models.vae import WanVAE
 from minivid.training.checkpoint import (load_weights, read_checkpoint, read_shipped_info, run_checkpoint,
                                          ship_weights)
 from minivid.training.vae_task import SHIPPED as VAE_FILE
 from minivid.training.vae_task import load_vae
 
-SHIPPED = SAMPLE_DIR / "t2v_tiny.safetensors"
+TRANSFORMERS = {"t2v-tiny": TINY_WAN, "t2v-tiny-cogvideox": TINY_COGVIDEOX}  # task -> its transformer
+SHIPPED_FILES = {"t2v-tiny": SAMPLE_DIR / "t2v_tiny.safetensors",
+                 "t2v-tiny-cogvideox": SAMPLE_DIR / "t2v_tiny_cogvideox.safetensors"}
+SHIPPED = SHIPPED_FILES["t2v-tiny"]
 METADATA_KEY = "minivid.t2v"
 TRAIN_COMBINATIONS, HELD_OUT = split_combinations(0.2, seed=0)  # 72 seen, 18 held out
 CFG_DROPOUT = 0.1  # fraction of training captions replaced by the empty (null) caption
 TRAIN_SIGMAS, TRAIN_SHIFT = "logit_normal", 3.0  # training σ: logit-normal, then shifted like the sampler's
 
 
-def build_model() -> TinyT2V:
-    """The model the task trains: the course's caption vocabulary, the tiny Wan (`TINY_WAN`)."""
-    return TinyT2V(VOCABULARY)
+def build_model(task: str = "t2v-tiny") -> TinyT2V:
+    """The model `task` trains: the course's caption vocabulary and the task's tiny transformer."""
+    if task not in TRANSFORMERS:
+        raise ValueError(f"unknown text-to-video task {task!r}; one of {', '.join(TRANSFORMERS)}")
+    return TinyT2V(VOCABULARY, TRANSFORMERS[task])
 
 
 # ---- data: the training clips, encoded once by the frozen VAE ------------------------------------------
@@ -125,31 +132,34 @@ def t2v_loss(model: TinyT2V, batch: dict, sigma_sampling: str = TRAIN_SIGMAS,
 
 # ---- the shipped file, generation and the prompt-following measurement ---------------------------------
 
-def export(run: str | Path, out: str | Path = SHIPPED) -> Path:
-    """Write the EMA weights of `run` (a checkpoint, or a directory: its latest) to `out` as plain
-    safetensors in float16 (half the bytes; `load_t2v` puts them back into float32 parameters), with the
-    training settings in the metadata; copy the loss log next to it."""
+def export(run: str | Path, out: str | Path | None = None) -> Path:
+    """Write the EMA weights of `run` (a checkpoint, or a directory: its latest) to `out` (default: its
+    task's shipped file) as plain safetensors in float16 (half the bytes; `load_t2v` puts them back into
+    float32 parameters), with the task and training settings in the metadata; copy the loss log next to it."""
     checkpoint = run_checkpoint(run)
     _, meta = read_checkpoint(checkpoint, prefix="none")
-    model = load_weights(checkpoint, build_model(), ema=True)
-    info = {"step": meta["step"], "run": meta["run"], "held_out": HELD_OUT, "dtype": "float16",
+    task = meta["run"]["task"]
+    model = load_weights(checkpoint, build_model(task), ema=True)
+    info = {"task": task, "step": meta["step"], "run": meta["run"], "held_out": HELD_OUT, "dtype": "float16",
             "train_seconds": meta.get("train_seconds"),
             "train": {k: meta["config"][k] for k in ("steps", "batch_size", "lr", "warmup", "ema_decay", "seed")}}
     half = {name: value.to(torch.float16) for name, value in model.state_dict().items()}
-    return ship_weights(checkpoint, half, out, METADATA_KEY, info)
+    return ship_weights(checkpoint, half, out or SHIPPED_FILES[task], METADATA_KEY, info)
 
 
 def read_info(path: str | Path = SHIPPED) -> dict:
-    """The JSON metadata of a shipped t2v file: step, run, held-out combinations, training settings."""
+    """The JSON metadata of a shipped t2v file: task, step, run, held-out combinations, training settings."""
     return read_shipped_info(path, METADATA_KEY)
 
 
 def load_t2v(path: str | Path = SHIPPED) -> TinyT2V:
-    """The trained model in eval mode, from a shipped file or a training run (checkpoint or directory)."""
+    """The trained model in eval mode, from a shipped file or a training run (checkpoint or directory),
+    built for the task that trained it."""
     path = Path(path)
     if path.is_dir() or path.name.startswith("step_"):
-        return load_weights(run_checkpoint(path), build_model(), ema=True).eval()
-    read_info(path)  # a clear error for a file that is not ours
-    model = build_model()
+        checkpoint = run_checkpoint(path)
+        task = read_checkpoint(checkpoint, prefix="none")[1]["run"]["task"]
+        return load_weights(checkpoint, build_model(task), ema=True).eval()
+    model = build_model(read_info(path)["task"])  # read_info: a clear error for a file that is not ours
     model.load_state_dict(load_safetensors(path))
     return model.eval()

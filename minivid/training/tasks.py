@@ -13,6 +13,7 @@ always the same (see data_order.py); `SyntheticClips` fits as it is. `loss_fn(mo
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -107,6 +108,11 @@ register_task("tiny-autoencoder", TinyClipAutoencoder, SyntheticClips, reconstru
 register_task("t2v-tiny", t2v_task.build_model, t2v_task.build_dataset, t2v_task.t2v_loss,
               "a tiny Wan2.1-style text-to-video transformer + text encoder, flow matching on the tiny "
               "VAE's latents of the seen caption combinations", shipped=t2v_task.SHIPPED)
+register_task("t2v-tiny-cogvideox", functools.partial(t2v_task.build_model, "t2v-tiny-cogvideox"),
+              t2v_task.build_dataset, t2v_task.t2v_loss,
+              "t2v-tiny with a tiny CogVideoX transformer (joint text+video attention, expert adaLN) in "
+              "place of Wan's: same text encoder, data, objective and sampler",
+              shipped=t2v_task.SHIPPED_FILES["t2v-tiny-cogvideox"])
 register_task("wan-vae-tiny", vae_task.build_vae, SyntheticClips, vae_task.vae_loss,
               "a small Wan2.1-style causal video VAE (4x time, 4x space, 16 channels): "
               "reconstruction + small KL (minivid/training/vae_task.py)", shipped=vae_task.SHIPPED)
