@@ -27,8 +27,8 @@ from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.folder import read_folder
-from minivid.interop.keys import build_with_weights, check_keys, invert, key_map as build_key_map, rename
+from minivid.interop.keys import check_keys, invert, key_map as build_key_map, rename
+from minivid.interop.peer import Peer
 from minivid.models.cogvideox import CogVideoXConfig, CogVideoXModel
 
 DIFFUSERS_CLASS = "CogVideoXTransformer3DModel"
@@ -149,28 +149,23 @@ def config_to_diffusers(config: CogVideoXConfig) -> dict[str, Any]:
                 use_learned_positional_embeddings=config.positions == "rope+learned", patch_bias=config.patch_bias)
 
 
+PEER = Peer(CogVideoXModel, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, diffusers_to_minivid,
+            minivid_to_diffusers)
+
+
 def from_diffusers(model) -> CogVideoXModel:
-    """A minivid `CogVideoXModel` with the weights (and device, dtype) of a diffusers `CogVideoXTransformer3DModel`."""
-    config = config_from_diffusers(model.config)
-    param = next(model.parameters())
-    ours = build_with_weights(lambda: CogVideoXModel(config), diffusers_to_minivid(model.state_dict(), config))
-    return ours.to(device=param.device, dtype=param.dtype)
+    """A minivid `CogVideoXModel` with the weights, device and dtype of a diffusers `CogVideoXTransformer3DModel`."""
+    return PEER.from_diffusers(model)
 
 
 def to_diffusers(model: CogVideoXModel):
-    """A diffusers `CogVideoXTransformer3DModel` with the weights of a minivid `CogVideoXModel` (imports diffusers)."""
-    from diffusers import CogVideoXTransformer3DModel
-
-    param = next(model.parameters())
-    theirs = CogVideoXTransformer3DModel(**config_to_diffusers(model.config)).to(device=param.device, dtype=param.dtype)
-    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
-    return theirs
+    """A diffusers `CogVideoXTransformer3DModel` with the weights, device and dtype of a minivid `CogVideoXModel`
+    (imports diffusers)."""
+    return PEER.to_diffusers(model)
 
 
 def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
                     dtype: torch.dtype | None = torch.float32) -> CogVideoXModel:
-    """A `CogVideoXModel` from a diffusers-layout folder (e.g. `CogVideoX-5b/transformer`), in eval mode."""
-    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
-    config = config_from_diffusers(config_dict)
-    model = build_with_weights(lambda: CogVideoXModel(config), diffusers_to_minivid(state_dict, config))
-    return (model.to(dtype) if dtype is not None else model).eval()
+    """A `CogVideoXModel` from a diffusers-layout folder (e.g. `CogVideoX-5b/transformer`), in eval mode,
+    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
+    return PEER.from_pretrained(folder, device, dtype)

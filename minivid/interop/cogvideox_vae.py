@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.folder import read_folder
 from minivid.interop.keys import convert, invert, key_map as build_key_map, rename
+from minivid.interop.peer import Peer
 from minivid.models.cogvideox_vae import CogVideoXVAE, CogVideoXVAEConfig
 
 DIFFUSERS_CLASS = "AutoencoderKLCogVideoX"
@@ -68,31 +68,23 @@ def config_to_diffusers(config: CogVideoXVAEConfig) -> dict[str, Any]:
                 temporal_compression_ratio=config.temporal_compression, scaling_factor=config.scaling_factor)
 
 
+PEER = Peer(CogVideoXVAE, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, diffusers_to_minivid,
+            minivid_to_diffusers)
+
+
 def from_diffusers(model) -> CogVideoXVAE:
-    """A minivid `CogVideoXVAE` with the weights of a diffusers `AutoencoderKLCogVideoX`."""
-    config, reference = config_from_diffusers(model.config), next(model.parameters())
-    with torch.device(reference.device):
-        ours = CogVideoXVAE(config).to(reference.dtype)
-    ours.load_state_dict(diffusers_to_minivid(model.state_dict(), config))
-    return ours
+    """A minivid `CogVideoXVAE` with the weights, device and dtype of a diffusers `AutoencoderKLCogVideoX`."""
+    return PEER.from_diffusers(model)
 
 
 def to_diffusers(model: CogVideoXVAE):
-    """A diffusers `AutoencoderKLCogVideoX` with the weights of a minivid `CogVideoXVAE` (imports diffusers)."""
-    from diffusers import AutoencoderKLCogVideoX
-
-    reference = next(model.parameters())
-    theirs = AutoencoderKLCogVideoX(**config_to_diffusers(model.config)).to(reference.device)
-    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
-    return theirs
+    """A diffusers `AutoencoderKLCogVideoX` with the weights, device and dtype of a minivid `CogVideoXVAE`
+    (imports diffusers)."""
+    return PEER.to_diffusers(model)
 
 
 def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> CogVideoXVAE:
-    """A `CogVideoXVAE` from a diffusers-layout folder (e.g. `CogVideoX-2b/vae`), in eval mode."""
-    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
-    config = config_from_diffusers(config_dict)
-    with torch.device(device):
-        vae = CogVideoXVAE(config)
-    vae.load_state_dict(diffusers_to_minivid(state_dict, config))
-    return vae.to(dtype).eval()
+                    dtype: torch.dtype | None = torch.float32) -> CogVideoXVAE:
+    """A `CogVideoXVAE` from a diffusers-layout folder (e.g. `CogVideoX-2b/vae`), in eval mode,
+    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
+    return PEER.from_pretrained(folder, device, dtype)

@@ -25,8 +25,8 @@ from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.folder import read_folder
-from minivid.interop.keys import build_with_weights, check_keys, invert, key_map, rename
+from minivid.interop.keys import check_keys, invert, key_map, rename
+from minivid.interop.peer import Peer
 from minivid.models.dit import DiT, DiTConfig
 
 DIFFUSERS_CLASS = "DiTTransformer2DModel"
@@ -134,30 +134,25 @@ def config_to_diffusers(config: DiTConfig) -> dict[str, Any]:
                 norm_elementwise_affine=False, norm_eps=config.mlp_norm_eps)
 
 
+PEER = Peer(DiT, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, diffusers_to_minivid,
+            minivid_to_diffusers)
+
+
 def from_diffusers(model, atol: float = 0.0) -> DiT:
-    """A minivid `DiT` with the weights (and conventions) of a diffusers `DiTTransformer2DModel`."""
-    config = config_from_diffusers(model.config)
-    weight = next(model.parameters())
-    # no init work: every parameter is assigned (DiT has no buffers to rebuild)
-    ours = build_with_weights(lambda: DiT(config), diffusers_to_minivid(model.state_dict(), config, atol))
-    return ours.to(device=weight.device, dtype=weight.dtype)
+    """A minivid `DiT` with the weights, device and dtype of a diffusers `DiTTransformer2DModel`. `atol`: see the
+    top of this module."""
+    return PEER.from_diffusers(model, atol=atol)
 
 
 def to_diffusers(model: DiT):
-    """A diffusers `DiTTransformer2DModel` with the weights of a minivid `DiT` (imports diffusers)."""
-    from diffusers import DiTTransformer2DModel
-
-    weight = next(model.parameters())
-    theirs = DiTTransformer2DModel(**config_to_diffusers(model.config)).to(weight.device)
-    if weight.dtype != torch.float32:  # diffusers warns on any `.to(dtype)`, even a no-op one
-        theirs = theirs.to(weight.dtype)
-    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
-    return theirs
+    """A diffusers `DiTTransformer2DModel` with the weights, device and dtype of a minivid `DiT` (imports
+    diffusers)."""
+    return PEER.to_diffusers(model)
 
 
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu", atol: float = 0.0) -> DiT:
+def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
+                    dtype: torch.dtype | None = torch.float32, atol: float = 0.0) -> DiT:
     """A `DiT` from a diffusers-layout folder (e.g. `facebook/DiT-XL-2-256/transformer`), in eval mode, with
-    diffusers' conventions (see the top of this module)."""
-    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
-    config = config_from_diffusers(config_dict)
-    return build_with_weights(lambda: DiT(config), diffusers_to_minivid(state_dict, config, atol)).eval()
+    diffusers' conventions (see the top of this module); float32 by default (`None` keeps the stored dtype).
+    See `Peer.from_pretrained`."""
+    return PEER.from_pretrained(folder, device, dtype, atol=atol)

@@ -6,6 +6,9 @@ A converter for a new model family is then its renaming rules (and reshapes, if 
     names = key_map(lambda: MyModel(config), lambda key: rename(key, MY_RULES))   # minivid -> diffusers
     theirs = convert(our_state_dict, names, "minivid state dict")
     ours = convert(their_state_dict, invert(names), "diffusers state dict")
+
+and `minivid.interop.peer.Peer` turns the two conversions and two config translations into the module's
+`from_diffusers`, `to_diffusers` and `from_pretrained`.
 """
 from __future__ import annotations
 

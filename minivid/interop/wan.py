@@ -27,8 +27,8 @@ from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.folder import read_folder
-from minivid.interop.keys import build_with_weights, convert, invert, key_map as build_key_map, rename
+from minivid.interop.keys import convert, invert, key_map as build_key_map, rename
+from minivid.interop.peer import Peer
 from minivid.models.wan import WanConfig, WanModel
 
 DIFFUSERS_CLASS = "WanTransformer3DModel"
@@ -105,33 +105,23 @@ def config_to_diffusers(config: WanConfig) -> dict[str, Any]:
                 added_kv_proj_dim=config.dim if config.image_dim is not None else None)
 
 
+PEER = Peer(WanModel, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, diffusers_to_minivid,
+            minivid_to_diffusers)
+
+
 def from_diffusers(model) -> WanModel:
-    """A minivid `WanModel` with the weights (and device, dtype) of a diffusers `WanTransformer3DModel`."""
-    config = config_from_diffusers(model.config)
-    param = next(model.parameters())
-    ours = build_with_weights(lambda: WanModel(config), diffusers_to_minivid(model.state_dict(), config))
-    return ours.to(device=param.device, dtype=param.dtype)
+    """A minivid `WanModel` with the weights, device and dtype of a diffusers `WanTransformer3DModel`."""
+    return PEER.from_diffusers(model)
 
 
 def to_diffusers(model: WanModel):
-    """A diffusers `WanTransformer3DModel` with the weights of a minivid `WanModel` (imports diffusers)."""
-    from diffusers import WanTransformer3DModel
-
-    param = next(model.parameters())
-    theirs = WanTransformer3DModel(**config_to_diffusers(model.config)).to(device=param.device, dtype=param.dtype)
-    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
-    return theirs
+    """A diffusers `WanTransformer3DModel` with the weights, device and dtype of a minivid `WanModel` (imports
+    diffusers)."""
+    return PEER.to_diffusers(model)
 
 
 def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
                     dtype: torch.dtype | None = torch.float32) -> WanModel:
-    """A `WanModel` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/transformer`).
-
-    The weights go straight into a model built on the meta device, so no random init is paid for.
-    `dtype=torch.float32` (default) keeps the official inference setup: float32 weights, bf16 compute
-    under `torch.autocast`; `None` keeps the stored dtype.
-    """
-    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
-    config = config_from_diffusers(config_dict)
-    model = build_with_weights(lambda: WanModel(config), diffusers_to_minivid(state_dict, config))
-    return model.to(dtype) if dtype is not None else model
+    """A `WanModel` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/transformer`), in eval mode,
+    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
+    return PEER.from_pretrained(folder, device, dtype)

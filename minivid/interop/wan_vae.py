@@ -18,8 +18,8 @@ from typing import Any, Mapping
 
 import torch
 
-from minivid.interop.folder import read_folder
 from minivid.interop.keys import convert, invert, key_map as build_key_map, rename
+from minivid.interop.peer import Peer
 from minivid.models.vae import WanVAE, WanVAEConfig
 
 DIFFUSERS_CLASS = "AutoencoderKLWan"
@@ -119,37 +119,24 @@ def config_to_diffusers(config: WanVAEConfig) -> dict[str, Any]:
         scale_factor_temporal=config.temporal_stride, scale_factor_spatial=config.spatial_stride)
 
 
+PEER = Peer(WanVAE, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, diffusers_to_minivid,
+            minivid_to_diffusers, build_on_meta=False)
+
+
 def from_diffusers(model) -> WanVAE:
-    """A minivid `WanVAE` with the weights of a diffusers `AutoencoderKLWan`."""
-    config, reference = config_from_diffusers(model.config), next(model.parameters())
-    with torch.device(reference.device):
-        ours = WanVAE(config).to(reference.dtype)
-    ours.load_state_dict(diffusers_to_minivid(model.state_dict(), config))
-    return ours
+    """A minivid `WanVAE` with the weights, device and dtype of a diffusers `AutoencoderKLWan`."""
+    return PEER.from_diffusers(model)
 
 
 def to_diffusers(model: WanVAE):
-    """A diffusers `AutoencoderKLWan` with the weights of a minivid `WanVAE` (imports diffusers)."""
-    from diffusers import AutoencoderKLWan
-
-    reference = next(model.parameters())
-    with torch.device(reference.device):
-        theirs = AutoencoderKLWan(**config_to_diffusers(model.config))
-    if reference.dtype != torch.float32:
-        theirs = theirs.to(reference.dtype)
-    theirs.load_state_dict(minivid_to_diffusers(model.state_dict(), model.config))
-    return theirs
+    """A diffusers `AutoencoderKLWan` with the weights, device and dtype of a minivid `WanVAE` (imports
+    diffusers)."""
+    return PEER.to_diffusers(model)
 
 
 def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32) -> WanVAE:
-    """A `WanVAE` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/vae`), in eval mode.
-
-    Built on `device` (not the meta device): its latent statistics are buffers that the config, not the
-    state dict, provides."""
-    config_dict, state_dict = read_folder(folder, DIFFUSERS_CLASS, device)
-    config = config_from_diffusers(config_dict)
-    with torch.device(device):
-        vae = WanVAE(config)
-    vae.load_state_dict(diffusers_to_minivid(state_dict, config))
-    return vae.to(dtype).eval()
+                    dtype: torch.dtype | None = torch.float32) -> WanVAE:
+    """A `WanVAE` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/vae`), in eval mode,
+    float32 by default (`None` keeps the stored dtype). Built on `device`, not the meta device: its latent
+    statistics are buffers that the config, not the state dict, provides. See `Peer.from_pretrained`."""
+    return PEER.from_pretrained(folder, device, dtype)
