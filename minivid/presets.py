@@ -171,8 +171,11 @@ class Cost:
     flops_attention: int
     activation_bytes: int
     attention_matrix_bytes: int
-    weight_bytes: dict
     compute_dtype: str = "bfloat16"
+
+    @property
+    def weight_bytes(self) -> dict[str, int]:
+        return {dtype: self.params * size for dtype, size in _DTYPE_BYTES.items()}
 
     @property
     def flops(self) -> int:
@@ -194,6 +197,18 @@ _COSTS: dict[str, Callable[[int, int, int], Cost]] = {}
 def register_cost(name: str, fn: Callable[[int, int, int], Cost]) -> None:
     get(name)  # the preset must exist
     _COSTS[name] = fn
+
+
+def register_configs(configs: dict, model: Callable, counts: dict[str, int],
+                     cost_fn: Callable[[str, int, int, int], Cost], *,
+                     family: str, source: str, tiny_source: str) -> None:
+    """Register one family's transformers: a preset per config (full sizes with their official count,
+    "-tiny" peer configs with none) and its cost model, `cost_fn(name, frames, height, width)`."""
+    for name, config in configs.items():
+        tiny = name.endswith("-tiny")
+        register(name, lambda config=config: model(config), counts.get(name), tiny_source if tiny else source,
+                 family=family)
+        register_cost(name, lambda f, h, w, name=name: cost_fn(name, f, h, w))
 
 
 def cost(name: str, frames: int, height: int, width: int) -> Cost:
@@ -244,15 +259,12 @@ def _wan_cost(name: str, frames: int, height: int, width: int) -> Cost:
     return Cost(name, frames, height, width, (cfg.out_channels, *latent), grid, tokens, params,
                 flops["linear"], flops["attention"],
                 activation_bytes=tokens * cfg.dim * 4 + 2 * tokens * cfg.ffn_dim * act,
-                attention_matrix_bytes=cfg.heads * tokens * tokens * act,
-                weight_bytes={dtype: params * size for dtype, size in _DTYPE_BYTES.items()})
+                attention_matrix_bytes=cfg.heads * tokens * tokens * act)
 
 
-for _name, _cfg in WAN_CONFIGS.items():
-    register(_name, lambda cfg=_cfg: WanModel(cfg), _WAN_COUNTS.get(_name),
-             "tiny peer config (tests/test_wan_parity.py)" if _name.endswith("-tiny") else
-             "Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py", family="Wan transformer")
-    register_cost(_name, lambda f, h, w, name=_name: _wan_cost(name, f, h, w))
+register_configs(WAN_CONFIGS, WanModel, _WAN_COUNTS, _wan_cost, family="Wan transformer",
+                 source="Wan-Video/Wan2.1 + Wan2.2 wan/configs; diffusers convert_wan_to_diffusers.py",
+                 tiny_source="tiny peer config (tests/test_wan_parity.py)")
 
 
 # ---- CogVideoX transformers (minivid.models.cogvideox) --------------------------------------------------
@@ -286,15 +298,12 @@ def _cogvideox_cost(name: str, frames: int, height: int, width: int) -> Cost:
     params = count_params(name)
     return Cost(name, frames, height, width, latent, grid, tokens, params, flops["linear"], flops["attention"],
                 activation_bytes=(tokens + text) * cfg.dim * 4 + 2 * (tokens + text) * 4 * cfg.dim * 2,
-                attention_matrix_bytes=cfg.heads * (tokens + text) ** 2 * 2,
-                weight_bytes={dtype: params * size for dtype, size in _DTYPE_BYTES.items()})
+                attention_matrix_bytes=cfg.heads * (tokens + text) ** 2 * 2)
 
 
-for _name, _cfg in COGVIDEOX_CONFIGS.items():
-    register(_name, lambda cfg=_cfg: CogVideoXModel(cfg), _COGVIDEOX_COUNTS.get(_name),
-             "tiny peer config (tests/test_cogvideox_parity.py)" if _name.endswith("-tiny") else
-             "THUDM/CogVideo sat/configs; diffusers CogVideoXTransformer3DModel configs", family="CogVideoX transformer")
-    register_cost(_name, lambda f, h, w, name=_name: _cogvideox_cost(name, f, h, w))
+register_configs(COGVIDEOX_CONFIGS, CogVideoXModel, _COGVIDEOX_COUNTS, _cogvideox_cost, family="CogVideoX transformer",
+                 source="THUDM/CogVideo sat/configs; diffusers CogVideoXTransformer3DModel configs",
+                 tiny_source="tiny peer config (tests/test_cogvideox_parity.py)")
 
 
 # ---- the CogVideoX VAE (minivid.models.cogvideox_vae) -----------------------------------------------------
