@@ -19,7 +19,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from test_browser import CHROMIUM_FLAGS, find_chromium
+from test_browser import chromium  # noqa: F401  (the headless-chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
@@ -64,40 +64,30 @@ def test_the_book_has_a_page_per_notebook_and_every_internal_link_resolves(book)
     assert not broken, "broken links in the book:\n" + "\n".join(broken[:20])
 
 
-def test_every_page_loads_in_chromium_with_its_figures_animations_and_folded_solutions(book, tmp_path):
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_every_page_loads_in_chromium_with_its_figures_animations_and_folded_solutions(book, chromium, tmp_path):
     html, base = book
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            failed = []
-            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
-            response = page.goto(f"{base}/intro.html")
-            assert response.ok and "minivid" in page.title()
-            for notebook in NOTEBOOKS:
-                response = page.goto(f"{base}/notebooks/{notebook.stem}.html")
-                assert response.ok, notebook.name
-                page.wait_for_load_state("load")
-                title = jupytext.read(notebook).cells[0].source.splitlines()[0].lstrip("# ").split("—")[0].strip()
-                assert title in page.inner_text("h1"), (notebook.name, page.inner_text("h1"))
-                figures = page.query_selector_all(".cell_output img")
-                loaded = [img.evaluate("i => i.complete && i.naturalWidth > 0") for img in figures]
-                assert figures and all(loaded), f"{notebook.name}: {len(figures)} figures, loaded {loaded}"
-                solutions = page.query_selector_all(".tag_solution")
-                if solutions:  # folded: their source is behind a "Show code cell source" toggle
-                    assert all(s.query_selector("details, .toggle-hidden, button") for s in solutions), notebook.name
-                if notebook.name == "00_tour.py":
-                    assert page.query_selector(".minivid-scrubber-static img"), "no static film strip of the scrubber"
-                    assert page.query_selector(".animation, img[id^='_anim_img']"), "no animation on the tour page"
-                    page.screenshot(path=str(tmp_path / "book_00_tour.png"), full_page=False)
-            assert not failed, f"requests that failed: {failed[:10]}"
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1300, "height": 900})
+    failed = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    response = page.goto(f"{base}/intro.html")
+    assert response.ok and "minivid" in page.title()
+    for notebook in NOTEBOOKS:
+        response = page.goto(f"{base}/notebooks/{notebook.stem}.html")
+        assert response.ok, notebook.name
+        page.wait_for_load_state("load")
+        title = jupytext.read(notebook).cells[0].source.splitlines()[0].lstrip("# ").split("—")[0].strip()
+        assert title in page.inner_text("h1"), (notebook.name, page.inner_text("h1"))
+        figures = page.query_selector_all(".cell_output img")
+        loaded = [img.evaluate("i => i.complete && i.naturalWidth > 0") for img in figures]
+        assert figures and all(loaded), f"{notebook.name}: {len(figures)} figures, loaded {loaded}"
+        solutions = page.query_selector_all(".tag_solution")
+        if solutions:  # folded: their source is behind a "Show code cell source" toggle
+            assert all(s.query_selector("details, .toggle-hidden, button") for s in solutions), notebook.name
+        if notebook.name == "00_tour.py":
+            assert page.query_selector(".minivid-scrubber-static img"), "no static film strip of the scrubber"
+            assert page.query_selector(".animation, img[id^='_anim_img']"), "no animation on the tour page"
+            page.screenshot(path=str(tmp_path / "book_00_tour.png"), full_page=False)
+    assert not failed, f"requests that failed: {failed[:10]}"
 
 
 def test_ipynb_export_writes_every_notebook(tmp_path):

@@ -38,6 +38,25 @@ def find_chromium() -> str | None:
     return None
 
 
+@pytest.fixture
+def chromium():
+    """A headless chromium (the system's, through Playwright; it never downloads one). Skipped where none is
+    installed, except under CI=true, where `.ci/run` installs it and its absence is a failure."""
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but chromium is missing: .ci/run should have installed it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium); the browser check needs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,52 +117,40 @@ def stop_process_tree(process: subprocess.Popen) -> None:
     psutil.wait_procs(children, timeout=5)
 
 
-def test_notebook_00_runs_and_shows_the_scrubber(jupyterlab, tmp_path):
-    chromium = find_chromium()
-    if chromium is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but chromium is missing: .ci/run should have installed it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium); the browser check needs it")
-    from playwright.sync_api import sync_playwright
-
+def test_notebook_00_runs_and_shows_the_scrubber(jupyterlab, chromium, tmp_path):
     base, token = jupyterlab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    # "Run All" sent before the kernel is connected is silently dropped: wait for the
+    # status bar to say the kernel is idle, and retry once if no cell starts running.
+    page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=60_000)
+    for attempt in range(2):
+        page.click("text=Run", timeout=10_000)
+        page.click("li[data-command='runmenu:run-all']", timeout=10_000)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-            # "Run All" sent before the kernel is connected is silently dropped: wait for the
-            # status bar to say the kernel is idle, and retry once if no cell starts running.
-            page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=60_000)
-            for attempt in range(2):
-                page.click("text=Run", timeout=10_000)
-                page.click("li[data-command='runmenu:run-all']", timeout=10_000)
-                try:
-                    page.wait_for_selector(".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')",
-                                           timeout=15_000)
-                    break
-                except Exception:
-                    if attempt == 1:
-                        raise
-            slider = page.wait_for_selector(".jp-OutputArea .widget-slider", timeout=120_000)
-            assert slider.is_visible()
-            images = page.query_selector_all(".jp-OutputArea .widget-image, .jp-OutputArea .jupyter-widgets img")
-            assert images, "the scrubber rendered no frame image"
-            widths = [image.evaluate("img => img.naturalWidth") for image in images]
-            assert all(w > 0 for w in widths), f"a scrubber frame image is empty (natural widths {widths})"
-            readout = page.query_selector(".jp-OutputArea .widget-readout")
-            before = readout.inner_text() if readout else None
-            handle = page.query_selector(".jp-OutputArea .noUi-handle, .jp-OutputArea .widget-slider .ui-slider-handle")
-            if handle is not None:
-                handle.click()
-                page.keyboard.press("End")
-                if readout is not None:
-                    page.wait_for_function("([el, old]) => el.innerText !== old", arg=[readout, before], timeout=10_000)
-            page.wait_for_selector(".jp-InputPrompt:has-text('[*]')", state="detached", timeout=120_000)
-            errors = page.query_selector_all(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            tracebacks = [e.inner_text() for e in errors if "Traceback" in e.inner_text() or "Error" in e.inner_text()]
-            assert not tracebacks, f"a cell failed in the browser: {tracebacks[0][:2000]}"
-            page.screenshot(path=str(tmp_path / "notebook_00.png"), full_page=False)
-        finally:
-            browser.close()
+            page.wait_for_selector(".jp-InputPrompt:has-text('[*]'), .jp-InputPrompt:has-text('[1]')",
+                                   timeout=15_000)
+            break
+        except Exception:
+            if attempt == 1:
+                raise
+    slider = page.wait_for_selector(".jp-OutputArea .widget-slider", timeout=120_000)
+    assert slider.is_visible()
+    images = page.query_selector_all(".jp-OutputArea .widget-image, .jp-OutputArea .jupyter-widgets img")
+    assert images, "the scrubber rendered no frame image"
+    widths = [image.evaluate("img => img.naturalWidth") for image in images]
+    assert all(w > 0 for w in widths), f"a scrubber frame image is empty (natural widths {widths})"
+    readout = page.query_selector(".jp-OutputArea .widget-readout")
+    before = readout.inner_text() if readout else None
+    handle = page.query_selector(".jp-OutputArea .noUi-handle, .jp-OutputArea .widget-slider .ui-slider-handle")
+    if handle is not None:
+        handle.click()
+        page.keyboard.press("End")
+        if readout is not None:
+            page.wait_for_function("([el, old]) => el.innerText !== old", arg=[readout, before], timeout=10_000)
+    page.wait_for_selector(".jp-InputPrompt:has-text('[*]')", state="detached", timeout=120_000)
+    errors = page.query_selector_all(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    tracebacks = [e.inner_text() for e in errors if "Traceback" in e.inner_text() or "Error" in e.inner_text()]
+    assert not tracebacks, f"a cell failed in the browser: {tracebacks[0][:2000]}"
+    page.screenshot(path=str(tmp_path / "notebook_00.png"), full_page=False)
