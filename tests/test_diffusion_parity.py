@@ -241,19 +241,24 @@ def test_cogvideox_ddim_trajectory_equals_diffusers(snr_shift_scale, num_steps):
     assert_trajectories_match(trajectory, expected, rtol=2e-6)
 
 
-def test_cogvideox_dynamic_cfg_follows_the_official_step_index_not_diffusers_timestep():
-    """The official `DynamicCFG` ramps from 1 (step 0) to 1 + scale (last step) over the step index; the
-    diffusers pipeline puts the timestep value (e.g. 999) where the index goes, and its scale jumps about."""
+def test_cogvideox_dynamic_cfg_as_designed_and_as_released():
+    """As designed (`DynamicCFG` over the step index) the scale ramps from 1 (step 0) to 1 + scale (last
+    step). As released, SAT's `VideoDDIMSampler` and diffusers' pipeline both put `num_steps - timestep`
+    where the index goes (timestep 999, 979, ...), and the scale jumps about; `timestep=` reproduces that."""
     import math
 
     from minivid.diffusion import dynamic_guidance_scale
 
     steps, scale = 50, 6.0
-    ours = [dynamic_guidance_scale(scale, i, steps) for i in range(steps)]
-    assert ours[0] == 1.0 and all(a <= b for a, b in zip(ours, ours[1:])) and ours[-1] > 1 + 0.99 * scale * 0.9
-    timesteps = spaced_timesteps_for(steps)
-    theirs = [1 + scale * ((1 - math.cos(math.pi * ((steps - t) / steps) ** 5.0)) / 2) for t in timesteps]
-    assert any(abs(a - b) > 1 for a, b in zip(ours, theirs))
+    designed = [dynamic_guidance_scale(scale, i, steps) for i in range(steps)]
+    assert designed[0] == 1.0 and all(a <= b for a, b in zip(designed, designed[1:]))
+    assert designed[-1] > 1 + 0.9 * scale
+    timesteps = spaced_timesteps_for(steps)  # 999, 979, ..., 19: the trailing spacing both releases use
+    diffusers_formula = [1 + scale * ((1 - math.cos(math.pi * ((steps - t) / steps) ** 5.0)) / 2) for t in timesteps]
+    released = [dynamic_guidance_scale(scale, i, steps, timestep=t) for i, t in enumerate(timesteps)]
+    assert released == diffusers_formula
+    assert any(abs(a - b) > 1 for a, b in zip(designed, released))
+    assert max(abs(a - b) for a, b in zip(released, released[1:])) > 1  # it jumps from step to step
 
 
 def spaced_timesteps_for(steps):

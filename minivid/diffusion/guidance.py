@@ -76,12 +76,19 @@ def cfg_model(model_fn: Callable[[Tensor, Tensor, Tensor], Tensor], cond: Tensor
     return guided
 
 
-def dynamic_guidance_scale(scale: float, step_index: int, num_steps: int, exponent: float = 5.0) -> float:
+def dynamic_guidance_scale(scale: float, step_index: int, num_steps: int, exponent: float = 5.0, *,
+                           timestep: int | None = None) -> float:
     """CogVideoX's dynamic CFG (THUDM/CogVideo `sat/sgm/modules/diffusionmodules/guiders.py : DynamicCFG`):
-    `1 + scale · (1 − cos(π (i/n)^exponent)) / 2` at step i of n — no guidance at the first step, rising
-    to `1 + scale` at the end, slowly at first (exponent 5): the layout is left to the model, the details
-    are guided. (diffusers' pipeline plugs the *timestep value* into i, e.g. 999 at the first step, which
-    makes the scale oscillate; minivid follows the official step index.)"""
+    `1 + scale · (1 − cos(π (i/n)^exponent)) / 2` at step i of n — as designed, no guidance at the first
+    step, rising to `1 + scale` at the end, slowly at first (exponent 5): the layout is left to the model,
+    the details are guided.
+
+    `timestep`: reproduce the released samplers instead. SAT's `VideoDDIMSampler.denoise` (`sampling.py`)
+    passes `step_index=self.num_steps - timestep` with the *training* timestep (999, 979, ... at 50 steps),
+    and diffusers' CogVideoX pipelines compute the same, so the scale they apply jumps between 1 and
+    1 + scale from step to step (notebook 16 draws both)."""
+    if timestep is not None:
+        return 1 + scale * (1 - math.cos(math.pi * ((num_steps - timestep) / num_steps) ** exponent)) / 2
     if not 0 <= step_index < num_steps:
         raise ValueError(f"step_index must be in [0, num_steps) = [0, {num_steps}); got {step_index}")
     return 1 + scale * (1 - math.cos(math.pi * (step_index / num_steps) ** exponent)) / 2

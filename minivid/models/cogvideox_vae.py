@@ -5,11 +5,13 @@
 
 Like Wan's VAE every 3D conv is causal, but CogVideoX pads time with copies of frame 0 (`"first_frame"`,
 so a still image in frame 0 is encoded like a static clip) and zeros in space. Unlike Wan it normalises
-with **GroupNorm**, whose statistics pool over (C/G, T, H, W) of whatever it is given. The official code
-and diffusers run the encoder on chunks of frames (9, 8, 8, ...: `num_sample_frames_batch_size = 8`)
-and the decoder on chunks of latent frames (3, 2, 2, ...), carrying the causal convs' last frames from
-chunk to chunk; the GroupNorms then see one chunk at a time. So, unlike Wan, encoding in chunks is *not*
-the same as encoding the whole clip at once: `encode_moments(chunked=False)` measures by how much.
+with **GroupNorm**, whose statistics pool over (C/G, T, H, W) of whatever it is given. diffusers runs the
+encoder on chunks of frames (9, 8, 8, ...: `num_sample_frames_batch_size = 8`); the official SAT code
+encodes the whole clip in one pass (`sat/diffusion_video.py : encode_first_stage`). Both decode in chunks
+of latent frames (3, 2, 2, ... for 13 latents: `decode_first_stage`'s `fake_cp_size`), carrying the causal
+convs' last frames from chunk to chunk; the GroupNorms then see one chunk at a time. So, unlike Wan,
+chunked is *not* the same as whole-clip: `chunked=True` (the default) is diffusers' schedule,
+`encode_moments(chunked=False)` the official encode, and the two differ measurably.
 
 Time is compressed by averaging pairs of frames (frame 0 alone when a chunk has an odd count) and
 expanded by nearest-neighbour doubling (frame 0 once); the decoder conditions every norm on the latent
@@ -209,8 +211,9 @@ def chunk_spans(frames: int, per_chunk: int) -> list[tuple[int, int]]:
 
 class CogVideoXVAE(nn.Module):
     """CogVideoX's VAE. `encode` / `decode` work on scaled latents (what the transformer sees: mean x
-    scaling_factor, no sampling); `encode_moments` gives the raw posterior; `chunked=True` runs the official
-    chunk schedule, `chunked=False` the whole clip at once (different numbers: GroupNorm is not causal)."""
+    scaling_factor, no sampling); `encode_moments` gives the raw posterior; `chunked=True` runs diffusers'
+    chunk schedules (encode 9/8/8 frames, decode 3/2/2 latents, as the official decode), `chunked=False` the
+    whole clip at once (the official encode; different numbers: GroupNorm is not causal)."""
 
     def __init__(self, config: CogVideoXVAEConfig = CogVideoXVAEConfig()):
         super().__init__()
