@@ -22,7 +22,6 @@ text 9:12 → `norm2.linear`), exactly as its conversion script `reassign_adaln_
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -153,19 +152,6 @@ PEER = Peer(CogVideoXModel, DIFFUSERS_CLASS, config_from_diffusers, config_to_di
             minivid_to_diffusers)
 
 
-def from_diffusers(model) -> CogVideoXModel:
-    """A minivid `CogVideoXModel` with the weights, device and dtype of a diffusers `CogVideoXTransformer3DModel`."""
-    return PEER.from_diffusers(model)
-
-
-def to_diffusers(model: CogVideoXModel):
-    """A diffusers `CogVideoXTransformer3DModel` with the weights, device and dtype of a minivid `CogVideoXModel`
-    (imports diffusers)."""
-    return PEER.to_diffusers(model)
-
-
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = torch.float32) -> CogVideoXModel:
-    """A `CogVideoXModel` from a diffusers-layout folder (e.g. `CogVideoX-5b/transformer`), in eval mode,
-    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
-    return PEER.from_pretrained(folder, device, dtype)
+# from_diffusers(model) / to_diffusers(model): a model in memory, one way or the other (same device and
+# dtype); from_pretrained(folder, device="cpu", dtype=torch.float32): a diffusers-layout folder, in eval mode
+from_diffusers, to_diffusers, from_pretrained = PEER.from_diffusers, PEER.to_diffusers, PEER.from_pretrained

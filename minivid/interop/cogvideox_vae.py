@@ -7,7 +7,6 @@ names them `stages.i.blocks.j`, `resample`, `mid` and keeps the convs flat.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -72,19 +71,6 @@ PEER = Peer(CogVideoXVAE, DIFFUSERS_CLASS, config_from_diffusers, config_to_diff
             minivid_to_diffusers)
 
 
-def from_diffusers(model) -> CogVideoXVAE:
-    """A minivid `CogVideoXVAE` with the weights, device and dtype of a diffusers `AutoencoderKLCogVideoX`."""
-    return PEER.from_diffusers(model)
-
-
-def to_diffusers(model: CogVideoXVAE):
-    """A diffusers `AutoencoderKLCogVideoX` with the weights, device and dtype of a minivid `CogVideoXVAE`
-    (imports diffusers)."""
-    return PEER.to_diffusers(model)
-
-
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = torch.float32) -> CogVideoXVAE:
-    """A `CogVideoXVAE` from a diffusers-layout folder (e.g. `CogVideoX-2b/vae`), in eval mode,
-    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
-    return PEER.from_pretrained(folder, device, dtype)
+# from_diffusers(model) / to_diffusers(model): a model in memory, one way or the other (same device and
+# dtype); from_pretrained(folder, device="cpu", dtype=torch.float32): a diffusers-layout folder, in eval mode
+from_diffusers, to_diffusers, from_pretrained = PEER.from_diffusers, PEER.to_diffusers, PEER.from_pretrained

@@ -20,7 +20,6 @@ weights run with the 127 divisor, i.e. not exactly the official model.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -138,21 +137,6 @@ PEER = Peer(DiT, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers, di
             minivid_to_diffusers)
 
 
-def from_diffusers(model, atol: float = 0.0) -> DiT:
-    """A minivid `DiT` with the weights, device and dtype of a diffusers `DiTTransformer2DModel`. `atol`: see the
-    top of this module."""
-    return PEER.from_diffusers(model, atol=atol)
-
-
-def to_diffusers(model: DiT):
-    """A diffusers `DiTTransformer2DModel` with the weights, device and dtype of a minivid `DiT` (imports
-    diffusers)."""
-    return PEER.to_diffusers(model)
-
-
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = torch.float32, atol: float = 0.0) -> DiT:
-    """A `DiT` from a diffusers-layout folder (e.g. `facebook/DiT-XL-2-256/transformer`), in eval mode, with
-    diffusers' conventions (see the top of this module); float32 by default (`None` keeps the stored dtype).
-    See `Peer.from_pretrained`."""
-    return PEER.from_pretrained(folder, device, dtype, atol=atol)
+# from_diffusers(model) / to_diffusers(model): a model in memory, one way or the other (same device and
+# dtype); from_pretrained(folder, device="cpu", dtype=torch.float32): a diffusers-layout folder, in eval mode
+from_diffusers, to_diffusers, from_pretrained = PEER.from_diffusers, PEER.to_diffusers, PEER.from_pretrained

@@ -22,7 +22,6 @@ count in data-flow order). The rest:
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -109,19 +108,6 @@ PEER = Peer(WanModel, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffuser
             minivid_to_diffusers)
 
 
-def from_diffusers(model) -> WanModel:
-    """A minivid `WanModel` with the weights, device and dtype of a diffusers `WanTransformer3DModel`."""
-    return PEER.from_diffusers(model)
-
-
-def to_diffusers(model: WanModel):
-    """A diffusers `WanTransformer3DModel` with the weights, device and dtype of a minivid `WanModel` (imports
-    diffusers)."""
-    return PEER.to_diffusers(model)
-
-
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = torch.float32) -> WanModel:
-    """A `WanModel` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/transformer`), in eval mode,
-    float32 by default (`None` keeps the stored dtype). See `Peer.from_pretrained`."""
-    return PEER.from_pretrained(folder, device, dtype)
+# from_diffusers(model) / to_diffusers(model): a model in memory, one way or the other (same device and
+# dtype); from_pretrained(folder, device="cpu", dtype=torch.float32): a diffusers-layout folder, in eval mode
+from_diffusers, to_diffusers, from_pretrained = PEER.from_diffusers, PEER.to_diffusers, PEER.from_pretrained

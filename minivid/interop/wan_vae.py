@@ -13,7 +13,6 @@ while Wan2.2 and minivid group them per stage.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -123,20 +122,6 @@ PEER = Peer(WanVAE, DIFFUSERS_CLASS, config_from_diffusers, config_to_diffusers,
             minivid_to_diffusers, build_on_meta=False)
 
 
-def from_diffusers(model) -> WanVAE:
-    """A minivid `WanVAE` with the weights, device and dtype of a diffusers `AutoencoderKLWan`."""
-    return PEER.from_diffusers(model)
-
-
-def to_diffusers(model: WanVAE):
-    """A diffusers `AutoencoderKLWan` with the weights, device and dtype of a minivid `WanVAE` (imports
-    diffusers)."""
-    return PEER.to_diffusers(model)
-
-
-def from_pretrained(folder: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = torch.float32) -> WanVAE:
-    """A `WanVAE` from a diffusers-layout folder (e.g. `Wan2.1-T2V-1.3B-Diffusers/vae`), in eval mode,
-    float32 by default (`None` keeps the stored dtype). Built on `device`, not the meta device: its latent
-    statistics are buffers that the config, not the state dict, provides. See `Peer.from_pretrained`."""
-    return PEER.from_pretrained(folder, device, dtype)
+# from_diffusers(model) / to_diffusers(model): a model in memory, one way or the other (same device and
+# dtype); from_pretrained(folder, device="cpu", dtype=torch.float32): a diffusers-layout folder, in eval mode
+from_diffusers, to_diffusers, from_pretrained = PEER.from_diffusers, PEER.to_diffusers, PEER.from_pretrained
