@@ -83,8 +83,8 @@ def test_chunks_follow_the_official_schedule():
 
 
 def test_groupnorm_makes_whole_clip_encoding_differ_from_the_chunks_and_leak_the_future(pair):
-    """The official chunked encoding is causal chunk by chunk (a chunk never sees later frames); the same
-    encoder run on the whole clip pools GroupNorm statistics over all frames: different latents, and the
+    """diffusers' chunked encoding is causal chunk by chunk (a chunk never sees later frames); the same
+    encoder run on the whole clip (the official SAT encode) pools GroupNorm statistics over all frames: different latents, and the
     first latent frame moves when the last frames change. Wan's RMSNorm VAE gives 0 for both."""
     _, ours = pair
     video = torch.rand(1, 3, 17, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1

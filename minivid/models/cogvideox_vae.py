@@ -203,8 +203,8 @@ class VAEOutput(NamedTuple):
 
 
 def chunk_spans(frames: int, per_chunk: int) -> list[tuple[int, int]]:
-    """The official chunking: max(frames // per_chunk, 1) chunks, the first one also taking the remainder
-    (49 frames -> 9, 8, 8, 8, 8, 8; 13 latent frames -> 3, 2, 2, 2, 2, 2)."""
+    """diffusers' chunking: max(frames // per_chunk, 1) chunks, the first one also taking the remainder
+    (49 frames -> 9, 8, 8, 8, 8, 8; 13 latent frames -> 3, 2, 2, 2, 2, 2, as the official decode too)."""
     count, rest = max(frames // per_chunk, 1), frames % per_chunk
     return [(0 if i == 0 else per_chunk * i + rest, min(per_chunk * (i + 1) + rest, frames)) for i in range(count)]
 
