@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from minivid import data, presets, viz
+from minivid.data import VOCABULARY
 from minivid.diffusion import flow_sigmas, make_betas, shift_sigmas, spaced_timesteps, training_sigmas
 from minivid.files import load_safetensors, read_json
 from minivid.interop import wan as wan_interop
@@ -29,6 +30,7 @@ from minivid.layers.rope import rope_dims
 from minivid.layers.tiling import tiled_apply
 from minivid.models.dit import DiT
 from minivid.models.text import TextEncoder, WordTokenizer
+from minivid.models.tiny_t2v import TinyT2V
 from minivid.sampling import sample_t2v
 from minivid.train import main as train_cli
 from minivid.training import load_weights, read_checkpoint
@@ -149,6 +151,14 @@ CASES = [
          ValueError, r"height 481 does not fit: .*multiple of 16; use 480 or 496"),
     Case("cogvideox: 81 frames for v1.5's tubes", lambda: presets.cost("cogvideox1.5-5b", 81, 768, 1360),
          ValueError, r"81 frames do not fit: .*temporal patch 2; use 77 or 85"),
+    Case("cogvideox vae: 18 frames", lambda: cog("cogvideox-vae-tiny").encode(clip(frames=18)),
+         ValueError, r"got 18 frames; the CogVideoX VAE needs 1\+4n frames such as 17 or 21"),
+    Case("cogvideox vae: 2 latent frames", lambda: cog("cogvideox-vae-tiny").decode(latent(frames=2)),
+         ValueError, r"got 2 latent frames; .* use 1 or 3"),
+    Case("cogvideox vae: frames before channels", lambda: cog("cogvideox-vae-tiny").encode(torch.zeros(1, 9, 3, 32, 32)),
+         ValueError, "channels before frames"),
+    Case("tiny t2v: a transformer config it cannot build", lambda: TinyT2V(VOCABULARY, presets.DIT_CONFIGS["dit-tiny"]),
+         ValueError, r"transformer must be one of \['WanConfig', 'CogVideoXConfig'\] configs; got DiTConfig"),
     # DiT
     Case("dit: wrong channels", lambda: dit()(torch.randn(1, 3, 16, 16), torch.tensor([1]), torch.tensor([1])),
          ValueError, r"x must be a latent \(B, 4, H, W\); got \(1, 3, 16, 16\)"),

@@ -96,13 +96,3 @@ def test_groupnorm_makes_whole_clip_encoding_differ_from_the_chunks_and_leak_the
         first_chunk = slice(0, 3)  # latent frames 0-2 come from frames 0-8
         assert torch.equal(ours.encode_moments(later)[0][:, :, first_chunk], chunked[:, :, first_chunk])
         assert future_leak(lambda v: ours.encode_moments(v, chunked=False)[0], video, 8) > 0.05
-
-
-def test_bad_inputs_raise():
-    vae = presets.build("cogvideox-vae-tiny", "cpu")
-    with pytest.raises(ValueError, match="got 18 frames; the CogVideoX VAE needs 1\\+4n frames such as 17 or 21"):
-        vae.encode(torch.zeros(1, 3, 18, 32, 32))
-    with pytest.raises(ValueError, match="got 2 latent frames; .* use 1 or 3"):
-        vae.decode(torch.zeros(1, 16, 2, 4, 4))
-    with pytest.raises(ValueError, match="channels before frames"):
-        vae.encode(torch.zeros(1, 9, 3, 32, 32))
