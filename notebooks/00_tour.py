@@ -22,7 +22,7 @@
 # *measure* whether a generated video follows its prompt.
 #
 # **Prerequisites:** PyTorch tensors and `nn.Conv2d`. No earlier notebook.
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 40 s on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 15 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

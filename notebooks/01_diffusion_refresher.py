@@ -25,7 +25,7 @@
 # a few hundred steps then shows how close a learned model gets.
 #
 # **Prerequisites:** notebook 00; the idea of a Gaussian and of a gradient step.
-# **Run time:** CI mode ≈ 15 s, learner mode ≈ 2 min on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 50 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

@@ -26,7 +26,7 @@
 # inflate 2D kernels.
 #
 # **Prerequisites:** notebook 00 (the `(b t) c h w` and `(b h w) c t` folds).
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 1 min on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 40 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

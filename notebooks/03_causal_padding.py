@@ -27,7 +27,7 @@
 # cache exact for every chunking, at stride 1 and 2.
 #
 # **Prerequisites:** notebook 02 (3D and pseudo-3D convolutions).
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 30 s on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 15 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

@@ -28,7 +28,7 @@
 #
 # **Prerequisites:** notebook 00 (video tensors, the synthetic clips), notebook 03 (causal
 # padding and the streaming cache of `CausalConv3d`).
-# **Run time:** CI mode ≈ 20 s, learner mode ≈ 40 s on a laptop CPU (measured on a shared 2-core machine).
+# **Run time:** CI mode ≈ 20 s, learner mode ≈ 35 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

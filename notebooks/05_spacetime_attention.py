@@ -26,7 +26,7 @@
 # CogVideoX and HunyuanVideo use full 3D attention.
 #
 # **Prerequisites:** notebook 00 (the `(t h w)` token order) and scaled dot-product attention.
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 20 s on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 10 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

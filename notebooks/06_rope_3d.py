@@ -26,7 +26,7 @@
 # `minivid.layers.rope` equal to the from-scratch version.
 #
 # **Prerequisites:** notebook 05 (the `(t h w)` token sequence), multi-head attention.
-# **Run time:** CI mode ≈ 15 s, learner mode ≈ 20 s on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 10 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

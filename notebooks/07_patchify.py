@@ -25,7 +25,7 @@
 # attention — with the errors that wrong frame counts and sizes raise.
 #
 # **Prerequisites:** notebook 00 (layouts and `einops`); notebook 05 for why the token count matters.
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 15 s on a laptop CPU.
+# **Run time:** CI mode ≈ 5 s, learner mode ≈ 5 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

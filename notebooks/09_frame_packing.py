@@ -33,7 +33,7 @@
 # accounts leave out.
 #
 # **Prerequisites:** notebook 05 (attention masks), 06 (3D RoPE) and 07 (token grids).
-# **Run time:** CI mode ≈ 10 s, learner mode ≈ 15 s on a laptop CPU.
+# **Run time:** CI mode ≈ 5 s, learner mode ≈ 5 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

@@ -30,7 +30,7 @@
 # 07 (patchify), 08 (adaLN and Wan's shared modulation); 10 goes deeper into I2V, 11 trains a tiny
 # text-to-video Wan.
 #
-# **Run time:** CI mode ≈ 20 s, learner mode ≈ 40 s on a laptop CPU.
+# **Run time:** CI mode ≈ 10 s, learner mode ≈ 10 s on a 2-core CPU (measured by `scripts/time_notebooks.py`).
 
 # %% tags=["parameters"]
 import minivid

@@ -282,7 +282,7 @@ class Trainer:
                 raise ValueError("no path given and config.out_dir is None: where should it go?")
             path = checkpoint_path(self.out_dir, self.step)
         info = {"world_size": self.process.world_size, "config": asdict(self.config), "run": self.run,
-                "train_seconds": round(self.train_seconds, 1)}
+                "train_seconds": round(self.train_seconds, 3)}  # ms: a short run can take < 0.05 s
         return save_checkpoint(path, step=self.step, model=self.model, ema=self.ema,
                                optimizer=self.optimizer, scheduler=self.scheduler,
                                rng_states=rng_states, info=info)
