@@ -1186,8 +1186,8 @@ fig
 # %%
 rows = [evaluation.benchmark(name, seeds=BAKE_SEEDS, combinations=BAKE_COMBOS) for name in families]
 display(Markdown(evaluation.table(rows)))
-for row in rows:
-    assert row.scores["seen"]["whole_colour"] >= 0.6, (row.family, row.scores["seen"])
+for row in rows:  # strict "all three" on both sets; an untrained model scores about 1%
+    assert min(row.scores["seen"]["all"], row.scores["held-out"]["all"]) >= 0.5, (row.family, row.scores)
 
 # %% [markdown]
 # The same held-out prompts and seeds through both models, side by side (drag the slider):
