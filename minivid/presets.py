@@ -76,6 +76,20 @@ def count_params(name: str) -> int:
     return sum(p.numel() for p in build(name, device="meta").parameters())
 
 
+def parameter_breakdown(name: str, groups: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """A preset's parameters per module group: a parameter belongs to the first group with a part of its
+    name in it (`{"FFN": (".ffn.",), ...}`). Every parameter must land in a group, so the groups add up to
+    `count_params(name)`; one that does not is a ValueError naming it."""
+    counts = dict.fromkeys(groups, 0)
+    for key, parameter in build(name).named_parameters():
+        group = next((g for g, parts in groups.items() if any(part in key for part in parts)), None)
+        if group is None:
+            raise ValueError(f"{name}: parameter {key!r} is in none of the groups {list(groups)}; add a group "
+                             "with a part of its name")
+        counts[group] += parameter.numel()
+    return counts
+
+
 # ---------------------------------------------------------------------------------------------
 # Registered presets. Each model family adds its names in its own section below.
 # ---------------------------------------------------------------------------------------------

@@ -413,6 +413,17 @@ def table(rows, headers=None, floatfmt: str = ",.3g"):
     return Markdown("\n".join(lines))
 
 
+def count_table(columns: dict[str, dict[str, int]], row_label: str = "module"):
+    """Counts side by side with a total row: `{column: {row: n}}` (every column with the same rows), e.g.
+    the parameters per module group of several models (`presets.parameter_breakdown`)."""
+    row_names = list(next(iter(columns.values())))
+    if any(list(counts) != row_names for counts in columns.values()):
+        raise ValueError(f"every column needs the same rows in the same order: {row_names}")
+    rows = [{row_label: name, **{column: counts[name] for column, counts in columns.items()}} for name in row_names]
+    rows.append({row_label: "**total**", **{column: sum(counts.values()) for column, counts in columns.items()}})
+    return table(rows)
+
+
 def save_video(video, path, fps: int = 8, height: int = 256, value_range=(-1.0, 1.0)) -> Path:
     """Write a clip (as in `to_frames`) to an MP4 (H.264) or an animated GIF, chosen by the suffix of
     `path`, through PyAV (FFmpeg). Small clips are enlarged by a whole factor with nearest-neighbour

@@ -291,21 +291,8 @@ GROUPS = {  # module: what a parameter name contains (first match wins)
 }
 
 
-def breakdown(model):
-    """Parameters per GROUPS entry; every parameter lands in exactly one group."""
-    counts = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        group = next(k for k, parts in GROUPS.items() if any(part in name for part in parts))
-        counts[group] += p.numel()
-    return counts
-
-
-tables_by_model = {name: breakdown(presets.build(name)) for name in MODELS}
-breakdown_rows = [{"module": group, **{name.removeprefix("wan"): tables_by_model[name][group] for name in MODELS}}
-                  for group in GROUPS]
-breakdown_rows.append({"module": "**total**",
-                       **{name.removeprefix("wan"): sum(tables_by_model[name].values()) for name in MODELS}})
-display(viz.table(breakdown_rows))
+tables_by_model = {name: presets.parameter_breakdown(name, GROUPS) for name in MODELS}  # on the meta device
+display(viz.count_table({name.removeprefix("wan"): tables_by_model[name] for name in MODELS}))
 for name, expected in MODELS.items():
     assert sum(tables_by_model[name].values()) == presets.count_params(name) == expected
 config_rows = []

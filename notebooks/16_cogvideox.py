@@ -828,20 +828,8 @@ GROUPS = {  # module: what a parameter name contains (first match wins)
 }
 
 
-def breakdown(model_b):
-    counts = dict.fromkeys(GROUPS, 0)
-    for key, p in model_b.named_parameters():
-        group = next(k for k, parts in GROUPS.items() if any(part in key for part in parts))
-        counts[group] += p.numel()
-    return counts
-
-
-tables_by_model = {name: breakdown(presets.build(name)) for name in MODELS}
-rows = [{"module": group, **{name.removeprefix("cogvideox"): tables_by_model[name][group] for name in MODELS}}
-        for group in GROUPS]
-rows.append({"module": "**total**",
-             **{name.removeprefix("cogvideox"): sum(tables_by_model[name].values()) for name in MODELS}})
-display(viz.table(rows))
+tables_by_model = {name: presets.parameter_breakdown(name, GROUPS) for name in MODELS}  # as in notebook 15
+display(viz.count_table({name.removeprefix("cogvideox"): tables_by_model[name] for name in MODELS}))
 for name, official in MODELS.items():
     assert sum(tables_by_model[name].values()) == presets.count_params(name) == official
 assert presets.count_params("cogvideox-vae") == 215_583_907

@@ -62,3 +62,12 @@ def test_cost_rejects_sizes_the_vae_or_the_patch_cannot_take():
             presets.cost("wan2.1-t2v-1.3b", frames, height, width)
     with pytest.raises(ValueError, match="no cost model"):
         presets.cost("wan2.1-vae", 81, 480, 832)
+
+
+def test_parameter_breakdown_adds_up_to_the_exact_count_and_names_a_parameter_no_group_takes():
+    groups = {"blocks": ("blocks.",), "everything else": ("",)}  # "" is in every name: the catch-all
+    counts = presets.parameter_breakdown("wan2.1-t2v-1.3b", groups)
+    assert sum(counts.values()) == presets.count_params("wan2.1-t2v-1.3b") == 1_418_996_800
+    assert counts["blocks"] > 0.9 * sum(counts.values())
+    with pytest.raises(ValueError, match=r"wan2.1-t2v-1.3b: parameter 'patch_embedding.proj.weight' is in none of the groups"):
+        presets.parameter_breakdown("wan2.1-t2v-1.3b", {"blocks": ("blocks.",)})

@@ -317,3 +317,11 @@ def test_frame_grid_labels_every_frame_and_marks_the_odd_ones():
     assert labels[2] == ("b", "red") and labels[0][0] == "a" and labels[0][1] != "red"
     with pytest.raises(ValueError, match="one list of 5 labels per clip"):
         viz.frame_grid(video, frame_labels=[["a"]])
+
+
+def test_count_table_puts_columns_side_by_side_with_a_total_row():
+    shown = viz.count_table({"a": {"x": 1, "y": 2000}, "b": {"x": 3, "y": 4}}).data
+    assert shown.splitlines() == ["| module | a | b |", "|---|---|---|", "| x | 1 | 3 |", "| y | 2,000 | 4 |",
+                                  "| **total** | 2,001 | 7 |"]
+    with pytest.raises(ValueError, match="every column needs the same rows"):
+        viz.count_table({"a": {"x": 1}, "b": {"y": 1}})
