@@ -153,15 +153,16 @@ def test_the_shipped_families_had_the_same_budget():
 
 @pytest.mark.parametrize("name", ["wan", "cogvideox"])
 def test_shipped_checkpoint_follows_prompts(name):
-    """Six seen and six held-out combinations, one clip each: untrained (or wrongly loaded) weights draw
-    noise or one colour for every prompt (about 1 in 6 right by chance); the shipped ones, measured on
-    72 clips per half (data_samples/README.md), get colour and motion right nearly always."""
+    """Six seen and six held-out combinations, one clip each, read strictly: untrained (or wrongly loaded)
+    weights draw noise or one colour for every prompt (about 1 in 90 right by chance); the shipped ones
+    (measured on 72 clips per half in data_samples/README.md: 82-93% all three) get colour and motion
+    right on every clip here and all three on 10 (Wan) and 11 (CogVideoX) of the 12."""
     family = evaluation.get_family(name)
     combinations = list(evaluation.SEEN_SAMPLE[:6]) + list(t2v_task.HELD_OUT[:6])
     model = t2v_task.load_t2v(t2v_task.SHIPPED_FILES[family.task])
     scores, clips, _ = evaluation.run_family(model, family.generate, combinations, seeds=(0,))
     assert len(clips) == 12 and clips[0][0].shape == (3, 17, 32, 32)
-    assert scores["whole_colour"] >= 0.8 and scores["motion"] >= 0.8 and scores["whole_all"] >= 0.5, scores
+    assert scores["colour"] >= 0.9 and scores["motion"] >= 0.9 and scores["all"] >= 0.7, scores
 
 
 def test_export_and_load_refuse_what_is_not_theirs(tmp_path):
