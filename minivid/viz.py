@@ -416,6 +416,8 @@ def table(rows, headers=None, floatfmt: str = ",.3g"):
 def count_table(columns: dict[str, dict[str, int]], row_label: str = "module"):
     """Counts side by side with a total row: `{column: {row: n}}` (every column with the same rows), e.g.
     the parameters per module group of several models (`presets.parameter_breakdown`)."""
+    if not columns:
+        raise ValueError("count_table needs at least one column: {column: {row: count}}")
     row_names = list(next(iter(columns.values())))
     if any(list(counts) != row_names for counts in columns.values()):
         raise ValueError(f"every column needs the same rows in the same order: {row_names}")

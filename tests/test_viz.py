@@ -325,3 +325,5 @@ def test_count_table_puts_columns_side_by_side_with_a_total_row():
                                   "| **total** | 2,001 | 7 |"]
     with pytest.raises(ValueError, match="every column needs the same rows"):
         viz.count_table({"a": {"x": 1}, "b": {"y": 1}})
+    with pytest.raises(ValueError, match="at least one column"):
+        viz.count_table({})
