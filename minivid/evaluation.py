@@ -200,3 +200,6 @@ register_family(Family("wan", "t2v-tiny", load_t2v, _generate_tiny, METADATA_KEY
 register_family(Family("cogvideox", "t2v-tiny-cogvideox", load_t2v, _generate_tiny, METADATA_KEY, t2v_task.export,
                        "CogVideoX transformer (text and video in one sequence, full 3D attention, expert adaLN, "
                        "3D RoPE) + the same text encoder, objective, sampler and latents as wan"))
+register_family(Family("hunyuanvideo", "t2v-tiny-hunyuanvideo", load_t2v, _generate_tiny, METADATA_KEY, t2v_task.export,
+                       "HunyuanVideo transformer (token refiner, 1 double-stream + 3 single-stream blocks, masked "
+                       "text padding, 3D RoPE on video) + the same text encoder, objective, sampler and latents as wan"))

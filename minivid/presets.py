@@ -20,6 +20,9 @@ from minivid.layers.embed import token_grid
 from minivid.models.cogvideox import CogVideoXConfig, CogVideoXModel
 from minivid.models.cogvideox import forward_flops as cogvideox_flops
 from minivid.models.cogvideox_vae import CogVideoXVAE, CogVideoXVAEConfig
+from minivid.models.hunyuan_vae import HunyuanVideoVAE, HunyuanVideoVAEConfig
+from minivid.models.hunyuan import HunyuanVideoConfig, HunyuanVideoModel
+from minivid.models.hunyuan import forward_flops as hunyuanvideo_flops
 from minivid.models.dit import DiT, DiTConfig
 from minivid.models.vae import WanVAE, WanVAEConfig
 from minivid.models.wan import CLIP_TOKENS, TEXT_LEN, WanConfig, WanModel, forward_flops
@@ -320,6 +323,43 @@ register_configs(COGVIDEOX_CONFIGS, CogVideoXModel, _COGVIDEOX_COUNTS, _cogvideo
                  tiny_source="tiny peer config (tests/test_cogvideox_parity.py)")
 
 
+# ---- HunyuanVideo transformers (minivid.models.hunyuan) --------------------------------------------------
+# Full sizes: Tencent-Hunyuan/HunyuanVideo hyvideo/modules/models.py HUNYUAN_VIDEO_CONFIG["HYVideo-T/2"] (the
+# default CLI model is "HYVideo-T/2-cfgdistill": guidance embedding on); HunyuanVideo-I2V's 33-channel model
+# concatenates the image latent and a mask and has no guidance embedding. 129 frames at 720x1280 ->
+# 33 x 90 x 160 latents -> 33 x 45 x 80 = 118,800 video tokens, plus the 256-token text.
+_HUNYUAN_TINY = dict(heads=2, head_dim=32, double_layers=2, single_layers=2, text_dim=32, pooled_dim=16,
+                     rope_axes=(8, 12, 12))
+HUNYUANVIDEO_CONFIGS = {
+    "hunyuanvideo-t2v": HunyuanVideoConfig(),
+    "hunyuanvideo-i2v": HunyuanVideoConfig(in_channels=33, guidance_embed=False, image_condition="latent_concat"),
+    "hunyuanvideo-t2v-tiny": HunyuanVideoConfig(**_HUNYUAN_TINY),
+    "hunyuanvideo-i2v-tiny": HunyuanVideoConfig(**_HUNYUAN_TINY, image_condition="token_replace"),
+    "hunyuanvideo-i2v-33ch-tiny": HunyuanVideoConfig(**_HUNYUAN_TINY, in_channels=33, guidance_embed=False,
+                                                     image_condition="latent_concat"),
+}
+HUNYUANVIDEO_TEXT_LEN = 256  # hyvideo/config.py --text-len: the MLLM prompt after the template is cut
+_HUNYUANVIDEO_COUNTS = {"hunyuanvideo-t2v": 12_821_012_544, "hunyuanvideo-i2v": 12_810_991_680}
+
+
+def _hunyuanvideo_cost(name: str, frames: int, height: int, width: int) -> Cost:
+    cfg = HUNYUANVIDEO_CONFIGS[name]
+    grid = token_grid(frames, height, width, (4, 8, 8), cfg.patch_size)
+    latent = (cfg.out_channels, *(g * p for g, p in zip(grid, cfg.patch_size)))
+    tokens, text = grid[0] * grid[1] * grid[2], HUNYUANVIDEO_TEXT_LEN
+    flops = hunyuanvideo_flops(cfg, grid, text)
+    return Cost(name, frames, height, width, latent, grid, tokens, count_params(name), flops["linear"],
+                flops["attention"],
+                activation_bytes=(tokens + text) * cfg.dim * 4 + 2 * (tokens + text) * cfg.mlp_dim * 2,
+                attention_matrix_bytes=cfg.heads * (tokens + text) ** 2 * 2)
+
+
+register_configs(HUNYUANVIDEO_CONFIGS, HunyuanVideoModel, _HUNYUANVIDEO_COUNTS, _hunyuanvideo_cost,
+                 family="HunyuanVideo transformer",
+                 source="Tencent-Hunyuan/HunyuanVideo hyvideo/modules/models.py; diffusers HunyuanVideoTransformer3DModel",
+                 tiny_source="tiny peer config (tests/test_hunyuan_parity.py)")
+
+
 # ---- the CogVideoX VAE (minivid.models.cogvideox_vae) -----------------------------------------------------
 # THUDM/CogVideo sat/configs/*.yaml first_stage_config (ch 128, ch_mult 1 2 2 4, 3 res blocks, 16 channels);
 # diffusers AutoencoderKLCogVideoX() defaults. The scaling factor is the 2B's; the 5B and 1.5 use 0.7.
@@ -332,3 +372,20 @@ register("cogvideox-vae", lambda: CogVideoXVAE(COGVIDEOX_VAE_CONFIGS["cogvideox-
          family="CogVideoX VAE")
 register("cogvideox-vae-tiny", lambda: CogVideoXVAE(COGVIDEOX_VAE_CONFIGS["cogvideox-vae-tiny"]), None,
          "tiny peer config (tests/test_cogvideox_vae_parity.py)", family="CogVideoX VAE")
+
+
+# ---- the HunyuanVideo VAE (minivid.models.hunyuan_vae) ----------------------------------------------------
+# Tencent-Hunyuan/HunyuanVideo hyvideo/vae/autoencoder_kl_causal_3d.py with the released vae/config.json
+# (128 256 512 512, 2 res blocks, 16 channels, scaling 0.476986); diffusers AutoencoderKLHunyuanVideo() defaults.
+# Tiny: the config of diffusers' own AutoencoderKLHunyuanVideo tests (956,739 parameters).
+HUNYUANVIDEO_VAE_CONFIGS = {
+    "hunyuanvideo-vae": HunyuanVideoVAEConfig(),
+    "hunyuanvideo-vae-tiny": HunyuanVideoVAEConfig(block_out_channels=(16, 32, 32, 32), layers_per_block=1,
+                                                   norm_groups=4),
+}
+register("hunyuanvideo-vae", lambda: HunyuanVideoVAE(HUNYUANVIDEO_VAE_CONFIGS["hunyuanvideo-vae"]), 246_478_803,
+         "Tencent-Hunyuan/HunyuanVideo hyvideo/vae/autoencoder_kl_causal_3d.py; "
+         "diffusers AutoencoderKLHunyuanVideo() defaults",
+         family="HunyuanVideo VAE")
+register("hunyuanvideo-vae-tiny", lambda: HunyuanVideoVAE(HUNYUANVIDEO_VAE_CONFIGS["hunyuanvideo-vae-tiny"]), None,
+         "tiny peer config (tests/test_hunyuan_vae_parity.py)", family="HunyuanVideo VAE")

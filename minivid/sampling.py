@@ -1,7 +1,8 @@
-"""Text-to-video sampling with a Wan transformer: flow matching with timestep shift and classifier-free
-guidance, on top of the generic samplers in `minivid.diffusion`. `sample_t2v` returns latents for any
-`WanModel`; `generate` goes from captions to pixels with the course's tiny text-to-video models (a tiny Wan
-or CogVideoX transformer, `minivid.models.tiny_t2v`) and VAE. Both run `sample_text_flow`.
+"""Text-to-video sampling: flow matching with timestep shift and classifier-free (or, for HunyuanVideo's
+distilled model, embedded) guidance, on top of the generic samplers in `minivid.diffusion`. `sample_t2v`
+returns latents for any `WanModel`, `sample_hunyuanvideo` for any `HunyuanVideoModel`; `generate` goes from
+captions to pixels with the course's tiny text-to-video models (a tiny Wan, CogVideoX or HunyuanVideo
+transformer, `minivid.models.tiny_t2v`) and VAE. All three run one loop, `sample_text_flow`.
 
 What this loop shares with the official `WanT2V.generate` (Wan-Video/Wan2.1 `wan/text2video.py`):
 noise of shape `(B, 16, 1 + (F-1)/4, H/8, W/8)` drawn from one seeded generator; the prompt and the
@@ -20,7 +21,9 @@ import torch
 from torch import Tensor
 
 from minivid.diffusion import cfg_model, sample_flow_euler
+from minivid.diffusion.guidance import Context, context_map
 from minivid.layers.embed import latent_size as vae_latent_size
+from minivid.models.hunyuan import HunyuanVideoModel
 from minivid.models.tiny_t2v import GUIDANCE, NUM_STEPS, SHIFT, TinyT2V
 from minivid.models.vae import WanVAE
 from minivid.models.wan import TEXT_LEN, WanModel, pad_text
@@ -53,24 +56,66 @@ def sample_t2v(model: WanModel, context: Tensor, null_context: Tensor | None = N
                             autocast_dtype=autocast_dtype, progress=progress)
 
 
-def sample_text_flow(velocity, context: Tensor, null_context: Tensor | None, *, latent_shape: tuple[int, ...],
+@torch.no_grad()
+def sample_hunyuanvideo(model: HunyuanVideoModel, context: Tensor, context_mask: Tensor, pooled: Tensor,
+                        null: tuple[Tensor, Tensor, Tensor] | None = None, *, latent_size: tuple[int, int, int],
+                        num_steps: int = 50, shift: float = 7.0, embedded_guidance: float | None = 6.0,
+                        guidance_scale: float = 1.0, first_frame: Tensor | None = None, seed: int = 0,
+                        autocast_dtype: torch.dtype | None = None, progress: bool = False) -> Tensor:
+    """Sample latents `B 16 T H W` with a HunyuanVideo transformer, through the same loop as Wan and CogVideoX.
+
+    The official defaults (Tencent-Hunyuan/HunyuanVideo `hyvideo/config.py`): 50 Euler steps over uniformly
+    spaced sigmas shifted by `--flow-shift` 7.0, and, for the CFG-distilled model, **one** forward pass per
+    step with the guidance strength as an input (`--embedded-cfg-scale` 6.0, given to the model × 1000);
+    `--cfg-scale` 1.0, i.e. no classifier-free guidance. A model without a guidance embedder (the I2V ones)
+    takes `embedded_guidance=None` and, for CFG, `null` = (states, mask, pooled) of the negative prompt.
+    first_frame: token-replace I2V, the clean image latent `B 16 1 H W`: latent frame 0 starts as it and
+    stays (its velocity is zeroed), as diffusers' I2V pipeline re-inserts it every step.
+    """
+    cfg = model.config
+    if (embedded_guidance is None) == cfg.guidance_embed:
+        raise ValueError("embedded_guidance is for guidance-distilled models only: "
+                         + ("pass a scale (official default 6.0)" if cfg.guidance_embed else
+                            "this model has no guidance embedder; pass embedded_guidance=None"))
+    if (first_frame is not None) != (cfg.image_condition == "token_replace"):
+        raise ValueError("first_frame (the clean image latent) is what a token-replace I2V model needs, and only it; "
+                         f"this model's image_condition is {cfg.image_condition!r}")
+    guidance = None if embedded_guidance is None else embedded_guidance * 1000.0
+
+    def velocity(x: Tensor, t: Tensor, text: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        if first_frame is not None:
+            x = torch.cat([first_frame.to(x).expand(x.shape[0], -1, -1, -1, -1), x[:, :, 1:]], dim=2)
+        v = model(x, t, *text, guidance=guidance)
+        return v if first_frame is None else torch.cat([torch.zeros_like(v[:, :, :1]), v[:, :, 1:]], dim=2)
+
+    latents = sample_text_flow(velocity, (context, context_mask, pooled), null,
+                               latent_shape=(cfg.out_channels, *latent_size), num_steps=num_steps, shift=shift,
+                               guidance_scale=guidance_scale, seed=seed, autocast_dtype=autocast_dtype,
+                               progress=progress)
+    if first_frame is not None:
+        latents[:, :, :1] = first_frame.to(latents)
+    return latents
+
+
+def sample_text_flow(velocity, context: Context, null_context: Context | None, *, latent_shape: tuple[int, ...],
                      num_steps: int, shift: float, guidance_scale: float, seed: int = 0,
                      autocast_dtype: torch.dtype | None = None, progress: bool = False) -> Tensor:
     """The loop under every text-to-video sampler of the course: seeded noise `B *latent_shape`, Euler steps
     over shifted sigmas, classifier-free guidance as one doubled batch whenever `null_context` is given.
     `velocity(x, t, text)` is any module or function whose parameters (if a module) set the device."""
-    device = next(velocity.parameters()).device if isinstance(velocity, torch.nn.Module) else context.device
-    context = context.to(device)
-    batch = context.shape[0]
+    first = context[0] if isinstance(context, tuple) else context  # B ...: the part that sets batch and device
+    device = next(velocity.parameters()).device if isinstance(velocity, torch.nn.Module) else first.device
+    batch = first.shape[0]
+    context = context_map(lambda c: c.to(device), context)
     if null_context is not None:
-        null_context = null_context.to(device).expand(batch, -1, -1)
+        null_context = context_map(lambda c: c.to(device).expand(batch, *c.shape[1:]), null_context)
 
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((batch, *latent_shape), generator=generator).to(device)  # B C T H W
     use_autocast = autocast_dtype is not None and torch.amp.is_autocast_available(device.type)  # not on meta
     precision = torch.autocast(device.type, dtype=autocast_dtype) if use_autocast else contextlib.nullcontext()
 
-    def guided(x: Tensor, t: Tensor, text: Tensor) -> Tensor:
+    def guided(x: Tensor, t: Tensor, text: Context) -> Tensor:
         with precision:
             return velocity(x, t, text).float()
 

@@ -4,9 +4,11 @@ for a tiny and a medium config of each model, on CPU (and CUDA when available).
     python scripts/bench_transformer.py                          # every model and config, every device
     python scripts/bench_transformer.py --models cogvideox --repeats 20 --configs tiny
 
-Models: `wan` (`WanModel` vs `WanTransformer3DModel`) and `cogvideox` (`CogVideoXModel`, 5B layout with
+Models: `wan` (`WanModel` vs `WanTransformer3DModel`), `cogvideox` (`CogVideoXModel`, 5B layout with
 3D RoPE, vs `CogVideoXTransformer3DModel`; diffusers gets its RoPE tables precomputed, as its pipeline
-passes them, while minivid builds them inside every forward).
+passes them, while minivid builds them inside every forward) and `hunyuanvideo` (`HunyuanVideoModel` vs
+`HunyuanVideoTransformer3DModel`, guidance-distilled, a quarter of the text padded: minivid runs the
+official two-segment attention, diffusers a key mask).
 
 Time: median (and min) over `--repeats` calls after 2 warm-ups, the two implementations interleaved
 call by call in one process so that machine load hits both alike. Peak memory: the most bytes held at
@@ -20,11 +22,10 @@ import argparse
 import itertools
 import statistics
 import time
-import weakref
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+
+from minivid.memory import PeakTensorMemory
 
 WAN = {  # diffusers kwargs, latent (T, H, W), text tokens
     "tiny": (dict(num_attention_heads=2, attention_head_dim=32, ffn_dim=128, num_layers=2, text_dim=32),
@@ -38,7 +39,13 @@ COGVIDEOX = {  # diffusers kwargs, latent (F, H, W), text tokens
     "medium": (dict(num_attention_heads=4, attention_head_dim=64, time_embed_dim=128, text_embed_dim=512,
                     num_layers=4), (5, 16, 24), 64),
 }
-CONFIGS = {"wan": WAN, "cogvideox": COGVIDEOX}
+HUNYUANVIDEO = {  # diffusers kwargs, latent (T, H, W), text tokens (a quarter of them padding)
+    "tiny": (dict(num_attention_heads=2, attention_head_dim=32, num_layers=2, num_single_layers=2, text_embed_dim=32,
+                  pooled_projection_dim=16, rope_axes_dim=(8, 12, 12)), (5, 16, 16), 16),
+    "medium": (dict(num_attention_heads=4, attention_head_dim=128, num_layers=2, num_single_layers=4,
+                    text_embed_dim=512, pooled_projection_dim=64), (5, 16, 24), 64),
+}
+CONFIGS = {"wan": WAN, "cogvideox": COGVIDEOX, "hunyuanvideo": HUNYUANVIDEO}
 
 
 def build(model: str, config: str, device: str):
@@ -57,6 +64,19 @@ def build(model: str, config: str, device: str):
         x = torch.randn(1, 16, frames, h, w, generator=g).to(device)  # B C T H W
         context = torch.randn(1, text, kwargs["text_dim"], generator=g).to(device)
         calls = {"minivid": lambda: ours(x, t, context), "diffusers": lambda: theirs(x, t, context).sample}
+    elif model == "hunyuanvideo":
+        from diffusers import HunyuanVideoTransformer3DModel
+
+        from minivid.interop.hunyuan import from_diffusers
+        theirs = HunyuanVideoTransformer3DModel(in_channels=16, out_channels=16, **kwargs).eval().to(device)
+        ours = from_diffusers(theirs).eval()
+        x = torch.randn(1, 16, frames, h, w, generator=g).to(device)  # B C T H W
+        context = torch.randn(1, text, kwargs["text_embed_dim"], generator=g).to(device)
+        mask = (torch.arange(text) < text * 3 // 4)[None].to(device)
+        pooled = torch.randn(1, kwargs["pooled_projection_dim"], generator=g).to(device)
+        guidance = torch.tensor([6000.0], device=device)
+        calls = {"minivid": lambda: ours(x, t, context, mask, pooled, guidance),
+                 "diffusers": lambda: theirs(x, t, context, mask, pooled, guidance).sample}
     else:
         from diffusers import CogVideoXTransformer3DModel
         from diffusers.models.embeddings import get_3d_rotary_pos_embed
@@ -99,33 +119,6 @@ def time_both(model: str, config: str, device: str, repeats: int) -> dict:
                 **{f"{name}_ms": (1e3 * statistics.median(ts), 1e3 * min(ts)) for name, ts in times.items()})
 
 
-class PeakTensorMemory(TorchDispatchMode):
-    """Live bytes of the tensor storages created inside the context; `peak` is their maximum."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = self.peak = 0
-        self.seen: set[int] = set()
-
-    def _free(self, key: int, nbytes: int) -> None:
-        self.live -= nbytes
-        self.seen.discard(key)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = {id(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                storage = t.untyped_storage()  # one Python object per storage (PyObject preservation)
-                # new memory only: views, in-place ops and no-op casts (`w.float()`) return an input's storage
-                if id(storage) not in self.seen and id(storage) not in inputs:
-                    self.seen.add(id(storage))
-                    self.live += storage.nbytes()
-                    weakref.finalize(storage, self._free, id(storage), storage.nbytes())
-        self.peak = max(self.peak, self.live)
-        return out
-
-
 def peak_memory(calls: dict, device: str) -> dict:
     """MiB of peak activation memory during one forward of each implementation."""
     out = {}
@@ -156,12 +149,12 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {args.threads} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no CUDA"))
-    print(f"{'model':9} {'config':8} {'device':6} {'params':>9} {'input':>18} {'minivid ms':>16} {'diffusers ms':>16} "
+    print(f"{'model':12} {'config':8} {'device':6} {'params':>9} {'input':>18} {'minivid ms':>16} {'diffusers ms':>16} "
           f"{'ratio':>6} {'minivid MiB':>11} {'diffusers MiB':>13} {'max|diff|':>9}")
     for model, config, device in itertools.product(args.models, args.configs, devices):
         r = time_both(model, config, device, args.repeats)
         mem, ours, theirs = r["mem"], r["minivid_ms"], r["diffusers_ms"]
-        print(f"{model:9} {config:8} {device:6} {r['params']:>9,} {str(r['shape']):>18} "
+        print(f"{model:12} {config:8} {device:6} {r['params']:>9,} {str(r['shape']):>18} "
               f"{ours[0]:>7.2f} ({ours[1]:>6.2f}) {theirs[0]:>7.2f} ({theirs[1]:>6.2f}) "
               f"{ours[0] / theirs[0]:>6.2f} "
               f"{mem['minivid']:>11.2f} {mem['diffusers']:>13.2f} {r['max_abs_diff']:>9.1e}"

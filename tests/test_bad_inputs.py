@@ -95,6 +95,18 @@ def folder(name: str) -> Path:
     return BAD / name
 
 
+def hunyuan(name: str = "hunyuanvideo-t2v-tiny", text: int = 6, **overrides) -> Callable[[], object]:
+    """A call of a tiny HunyuanVideo transformer with legal inputs except `overrides`."""
+    def call():
+        model = cog(name)
+        cfg = model.config
+        args = dict(x=latent(cfg.in_channels), t=500.0, context=torch.randn(1, text, cfg.text_dim),
+                    context_mask=torch.ones(1, text), pooled=torch.randn(1, cfg.pooled_dim),
+                    guidance=6000.0 if cfg.guidance_embed else None)
+        return model(**{**args, **overrides})
+    return call
+
+
 # ---- the table ------------------------------------------------------------------------------------------
 
 CASES = [
@@ -147,6 +159,32 @@ CASES = [
     Case("cogvideox: 1.5 I2V without ofs", lambda: cog("cogvideox1.5-5b-i2v-tiny")(
         torch.randn(1, 2, 32, 16, 16), 500, torch.randn(1, 16, 32)),
          ValueError, r"a v1.5 I2V model needs `ofs` \(the pipeline passes 2.0\)"),
+    # HunyuanVideo
+    Case("hunyuanvideo: no attention mask", hunyuan(context_mask=None),
+         ValueError, r"needs context_mask \(B, Lt\).*pass torch.ones\(B, Lt\) if nothing is padded"),
+    Case("hunyuanvideo: mask shorter than the text", hunyuan(context_mask=torch.ones(1, 4)),
+         ValueError, r"context_mask must be \(B, Lt\) = \(1, 6\) like the text; got \(1, 4\)"),
+    Case("hunyuanvideo: left-padded mask", hunyuan(context_mask=torch.tensor([[0, 0, 1, 1, 1, 1]])),
+         ValueError, r"real tokens first, then the padding .*right-pad the prompt"),
+    Case("hunyuanvideo: no real text token", hunyuan(context_mask=torch.zeros(1, 6)),
+         ValueError, r"at least one real text token \(context_mask all 0 in sample 0\)"),
+    Case("hunyuanvideo: no pooled vector", hunyuan(pooled=None),
+         ValueError, r"needs pooled \(B, pooled_dim\) = \(1, 16\), CLIP-L's pooled text vector; got None"),
+    Case("hunyuanvideo: distilled model without guidance", hunyuan(guidance=None),
+         ValueError, r"guidance-distilled: pass guidance = guidance scale x 1000 .*6000.0"),
+    Case("hunyuanvideo: guidance to a model without a guidance embedder",
+         hunyuan("hunyuanvideo-i2v-33ch-tiny", guidance=6000.0),
+         ValueError, r"no guidance embedder .*drop `guidance` and run classifier-free guidance"),
+    Case("hunyuanvideo: 16 channels to the 33-channel I2V model", hunyuan("hunyuanvideo-i2v-33ch-tiny", x=latent(16)),
+         ValueError, r"x must be latents \(B, 33, F, H, W\) \(latent concat I2V: noise 16 \| image latent 16 \| mask 1\)"),
+    Case("hunyuanvideo: text of the wrong width", hunyuan(context=torch.randn(1, 6, 48)),
+         ValueError, r"context must be text states \(B, Lt, text_dim\) = \(1, Lt, 32\); got \(1, 6, 48\)"),
+    Case("hunyuanvideo: odd latent width for 2x2 patches", hunyuan(x=torch.randn(1, 16, 2, 4, 5)),
+         ValueError, r"not divisible by the patch \(1, 2, 2\)"),
+    Case("hunyuanvideo: 129 frames at 721 pixels", lambda: presets.cost("hunyuanvideo-t2v", 129, 721, 1280),
+         ValueError, r"height 721 does not fit: .*multiple of 16; use 720 or 736"),
+    Case("hunyuanvideo: RoPE axes that do not add up to the head", lambda: presets.HunyuanVideoConfig(
+        heads=2, head_dim=32, rope_axes=(8, 8, 8)), ValueError, r"add up to 24, but head_dim is 32"),
     Case("cogvideox: 49 frames at 481 pixels", lambda: presets.cost("cogvideox-2b", 49, 481, 720),
          ValueError, r"height 481 does not fit: .*multiple of 16; use 480 or 496"),
     Case("cogvideox: 81 frames for v1.5's tubes", lambda: presets.cost("cogvideox1.5-5b", 81, 768, 1360),
@@ -157,8 +195,21 @@ CASES = [
          ValueError, r"got 2 latent frames; .* use 1 or 3"),
     Case("cogvideox vae: frames before channels", lambda: cog("cogvideox-vae-tiny").encode(torch.zeros(1, 9, 3, 32, 32)),
          ValueError, "channels before frames"),
+    # HunyuanVideo VAE
+    Case("hunyuanvideo vae: 18 frames", lambda: cog("hunyuanvideo-vae-tiny").encode(clip(frames=18)),
+         ValueError, r"got 18 frames; the HunyuanVideo VAE needs 1\+4n frames such as 17 or 21"),
+    Case("hunyuanvideo vae: height not a multiple of 8",
+         lambda: cog("hunyuanvideo-vae-tiny").encode(torch.rand(1, 3, 5, 30, 32) * 2 - 1),
+         ValueError, r"multiples of 8, got 30x32; crop to 24x32 or pad to 32x32"),
+    Case("hunyuanvideo vae: 4 channels", lambda: cog("hunyuanvideo-vae-tiny").encode(clip(channels=4)),
+         ValueError, r"expected a video B 3 T H W in \[-1, 1\], got shape \(1, 4, 5, 32, 32\); .*channels before frames"),
+    Case("hunyuanvideo vae: latent with the wrong channels", lambda: cog("hunyuanvideo-vae-tiny").decode(latent(channels=8)),
+         ValueError, r"expected a latent B 16 T' H' W', got shape \(1, 8, 2, 4, 4\)"),
+    Case("hunyuanvideo vae: tile not a multiple of 8",
+         lambda: cog("hunyuanvideo-vae-tiny").tiled_decode(latent(), tile_size=60),
+         ValueError, r"tile_size and tile_stride must be multiples of 8 .* got 60, 192"),
     Case("tiny t2v: a transformer config it cannot build", lambda: TinyT2V(VOCABULARY, presets.DIT_CONFIGS["dit-tiny"]),
-         ValueError, r"transformer must be one of \['WanConfig', 'CogVideoXConfig'\] configs; got DiTConfig"),
+         ValueError, r"transformer must be one of \['WanConfig', 'CogVideoXConfig', 'HunyuanVideoConfig'\] configs; got DiTConfig"),
     # DiT
     Case("dit: wrong channels", lambda: dit()(torch.randn(1, 3, 16, 16), torch.tensor([1]), torch.tensor([1])),
          ValueError, r"x must be a latent \(B, 4, H, W\); got \(1, 3, 16, 16\)"),

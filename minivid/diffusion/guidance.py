@@ -30,6 +30,16 @@ import torch
 from torch import Tensor
 
 GUIDANCE_FORMS = ("standard", "cfg_original")
+# A condition is one tensor, or a tuple of tensors that all have the batch first (HunyuanVideo's text:
+# its states and their padding mask); the guidance batches and moves every part alike.
+Context = Tensor | tuple[Tensor, ...]
+
+
+def context_map(fn: Callable[..., Tensor], *contexts: Context) -> Context:
+    """`fn` applied to a context (or to zipped contexts) part by part; a tensor is a one-part context."""
+    if isinstance(contexts[0], tuple):
+        return tuple(fn(*parts) for parts in zip(*contexts))
+    return fn(*contexts)
 
 
 def cfg_combine(cond: Tensor, uncond: Tensor, scale: float | Tensor, form: str = "standard",
@@ -50,25 +60,29 @@ def cfg_combine(cond: Tensor, uncond: Tensor, scale: float | Tensor, form: str =
     return torch.cat([guided[:, :guided_channels], cond[:, guided_channels:]], dim=1)
 
 
-def cfg_model(model_fn: Callable[[Tensor, Tensor, Tensor], Tensor], cond: Tensor, uncond: Tensor,
+def cfg_model(model_fn: Callable[[Tensor, Tensor, Context], Tensor], cond: Context, uncond: Context,
               scale: float | Tensor, form: str = "standard", guided_channels: int | None = None
               ) -> Callable[[Tensor, Tensor], Tensor]:
     """Wrap `model_fn(x, t, context)` into a guided `(x, t) -> output` for the samplers.
 
     Each call runs the model once on the doubled batch `[uncond; cond]` (x `(B, ...)` → `(2B, ...)`,
     t `(B,)` → `(2B,)`), the way diffusers pipelines do, then combines the halves. `cond` and
-    `uncond` are the per-sample contexts `(B, ...)` (e.g. text embeddings and the null prompt's).
+    `uncond` are the per-sample contexts `(B, ...)` (e.g. text embeddings and the null prompt's), or
+    tuples of them (`Context`).
     """
     if form not in GUIDANCE_FORMS:
         raise ValueError(f"unknown guidance form {form!r}; expected one of {GUIDANCE_FORMS}")
-    if cond.shape != uncond.shape:
-        raise ValueError(f"cond and uncond contexts differ in shape: {tuple(cond.shape)} vs "
-                         f"{tuple(uncond.shape)}; pad or broadcast the null context first")
-    context = torch.cat([uncond, cond])  # 2B ...
+    shapes = context_map(lambda c, u: (tuple(c.shape), tuple(u.shape)), cond, uncond)
+    for c, u in shapes if isinstance(cond, tuple) else [shapes]:
+        if c != u:
+            raise ValueError(f"cond and uncond contexts differ in shape: {c} vs {u}; pad or broadcast the null "
+                             "context first")
+    context = context_map(lambda c, u: torch.cat([u, c]), cond, uncond)  # 2B ...
+    batch = (cond[0] if isinstance(cond, tuple) else cond).shape[0]
 
     def guided(x: Tensor, t: Tensor) -> Tensor:
-        if 2 * x.shape[0] != context.shape[0]:
-            raise ValueError(f"batch of {x.shape[0]} samples but {cond.shape[0]} contexts")
+        if x.shape[0] != batch:
+            raise ValueError(f"batch of {x.shape[0]} samples but {batch} contexts")
         out = model_fn(torch.cat([x, x]), torch.cat([t, t]), context)  # 2B C ...
         out_uncond, out_cond = out.chunk(2)
         return cfg_combine(out_cond, out_uncond, scale, form, guided_channels)

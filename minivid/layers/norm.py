@@ -64,6 +64,19 @@ def modulate(x: torch.Tensor, shift: torch.Tensor | None, scale: torch.Tensor | 
     return x * (1 + scale) + shift
 
 
+def modulate_split(x: torch.Tensor, first_tokens: int, first: tuple[torch.Tensor, torch.Tensor],
+                   rest: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """`modulate` with one (shift, scale) for the first `first_tokens` tokens of `x` `B L D` and another for
+    the rest, each `B 1 D`: CogVideoX's expert adaLN (text first, then video) and HunyuanVideo I2V's token
+    replace (the clean first frame's tokens get the modulation of t = 0). No `B L D` table is built."""
+    return torch.cat([modulate(x[:, :first_tokens], *first), modulate(x[:, first_tokens:], *rest)], dim=1)
+
+
+def gate_split(x: torch.Tensor, first_tokens: int, first_gate: torch.Tensor, rest_gate: torch.Tensor) -> torch.Tensor:
+    """adaLN's gate with one `B 1 D` gate for the first `first_tokens` tokens of `x` `B L D`, another for the rest."""
+    return torch.cat([first_gate * x[:, :first_tokens], rest_gate * x[:, first_tokens:]], dim=1)
+
+
 @torch.no_grad()
 def future_leak(layer: nn.Module, video: torch.Tensor, t: int, seed: int = 0) -> float:
     """How much the outputs at frames <= t move when frames > t are replaced: max |change|.

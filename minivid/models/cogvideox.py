@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from minivid.layers.attention import SelfAttention
 from minivid.layers.embed import PatchEmbed3d, patch_grid, sincos_3d, timestep_embedding, unpatchify
-from minivid.layers.norm import modulate
+from minivid.layers.norm import gate_split, modulate, modulate_split
 from minivid.layers.rope import rope_3d, rope_dims
 
 POSITIONS = ("sincos", "rope", "rope+learned")
@@ -78,16 +78,8 @@ class CogVideoXConfig:
         return (self.patch_t or 1, self.patch, self.patch)
 
 
-def modulate_experts(h: Tensor, text_len: int, text: Tensor, video: Tensor) -> Tensor:
-    """Expert adaLN's affine: `B L D` normalised tokens, the text's (shift, scale) `2 B 1 D` on the first
-    `text_len` tokens and the video's on the rest (no per-token tables: the two halves are modulated apart)."""
-    return torch.cat([modulate(h[:, :text_len], *text), modulate(h[:, text_len:], *video)], dim=1)
-
-
-def gate_experts(h: Tensor, text_len: int, text_gate: Tensor, video_gate: Tensor) -> Tensor:
-    """Expert adaLN's gate: `B L D` sub-layer output times the text's gate `B 1 D` on the text tokens, the
-    video's on the rest."""
-    return torch.cat([text_gate * h[:, :text_len], video_gate * h[:, text_len:]], dim=1)
+# expert adaLN: the text's (shift, scale) / gate on the first `text_len` tokens, the video's on the rest
+modulate_experts, gate_experts = modulate_split, gate_split
 
 
 class CogVideoXBlock(nn.Module):

@@ -57,14 +57,16 @@ def _frames_first(x: torch.Tensor) -> torch.Tensor:  # B C T H W -> (B T) C H W
 
 
 class ResnetBlock(nn.Module):
-    """(norm -> SiLU -> causal 3x3x3 conv) twice + shortcut; the decoder's norms are `SpatialNorm3D`."""
+    """(norm -> SiLU -> causal 3x3x3 conv) twice + shortcut; the decoder's norms are `SpatialNorm3D`.
+    HunyuanVideo's VAE uses the same block with GroupNorm only and `pad_mode="replicate"`."""
 
-    def __init__(self, in_dim: int, out_dim: int, groups: int, latent_channels: int | None = None):
+    def __init__(self, in_dim: int, out_dim: int, groups: int, latent_channels: int | None = None,
+                 pad_mode: str = "first_frame"):
         super().__init__()
         self.norm1 = SpatialNorm3D(in_dim, latent_channels, groups) if latent_channels else nn.GroupNorm(groups, in_dim, 1e-6)
-        self.conv1 = CausalConv3d(in_dim, out_dim, 3, pad_mode="first_frame")
+        self.conv1 = CausalConv3d(in_dim, out_dim, 3, pad_mode=pad_mode)
         self.norm2 = SpatialNorm3D(out_dim, latent_channels, groups) if latent_channels else nn.GroupNorm(groups, out_dim, 1e-6)
-        self.conv2 = CausalConv3d(out_dim, out_dim, 3, pad_mode="first_frame")
+        self.conv2 = CausalConv3d(out_dim, out_dim, 3, pad_mode=pad_mode)
         self.shortcut = nn.Conv3d(in_dim, out_dim, 1) if in_dim != out_dim else nn.Identity()
 
     def norm(self, layer: nn.Module, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
@@ -202,6 +204,46 @@ class VAEOutput(NamedTuple):
     logvar: torch.Tensor
 
 
+def check_video(video: torch.Tensor, channels: int, temporal: int, spatial: int, vae: str,
+                frames_hint: str = "") -> None:
+    """What every 4x8x8 causal VAE of this family refuses, with the value and a legal fix in the message:
+    not `B channels T H W`, not float, not 1 + `temporal` n frames, H or W not a multiple of `spatial`."""
+    if video.ndim != 5 or video.shape[1] != channels:
+        raise ValueError(f"expected a video B {channels} T H W in [-1, 1], got shape {tuple(video.shape)}; "
+                         f"the VAE takes channels before frames (rearrange 'b t c h w -> b c t h w')")
+    if not video.is_floating_point():
+        raise ValueError(f"expected float pixels in [-1, 1], got {video.dtype}; use `video.float() / 127.5 - 1`")
+    t, h, w = video.shape[2:]
+    s, S = temporal, spatial
+    if (t - 1) % s:
+        lower = 1 + s * max(0, (t - 1) // s)
+        raise ValueError(f"got {t} frames; the {vae} needs 1+{s}n frames such as {lower} or {lower + s}{frames_hint}")
+    if h % S or w % S:
+        raise ValueError(f"height and width must be multiples of {S}, got {h}x{w}; crop to "
+                         f"{h - h % S or S}x{w - w % S or S} or pad to {h + (-h) % S}x{w + (-w) % S}")
+
+
+def check_latent(latent: torch.Tensor, channels: int, layout_hint: str = "") -> None:
+    """A latent must be `B channels T' H' W'`; `layout_hint` says what the family's transformer gives."""
+    if latent.ndim != 5 or latent.shape[1] != channels:
+        raise ValueError(f"expected a latent B {channels} T' H' W', got shape {tuple(latent.shape)}; the VAE takes "
+                         f"channels before frames{layout_hint}")
+
+
+def split_moments(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's `B 2z T' H' W'` output -> (mean, logvar), logvar clamped to [-30, 20] as diffusers'
+    `DiagonalGaussianDistribution` (and the official code) does."""
+    mean, logvar = h.chunk(2, dim=1)
+    return mean, logvar.clamp(-30.0, 20.0)
+
+
+def sample_posterior(mean: torch.Tensor, logvar: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mean + std * noise (the reparameterisation trick)."""
+    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+    return mean + (0.5 * logvar).exp() * noise
+
+
 def chunk_spans(frames: int, per_chunk: int) -> list[tuple[int, int]]:
     """diffusers' chunking: max(frames // per_chunk, 1) chunks, the first one also taking the remainder
     (49 frames -> 9, 8, 8, 8, 8, 8; 13 latent frames -> 3, 2, 2, 2, 2, 2, as the official decode too)."""
@@ -222,27 +264,14 @@ class CogVideoXVAE(nn.Module):
         self.decoder = Decoder(config)
 
     def _check_video(self, video: torch.Tensor) -> torch.Tensor:
-        cfg, S, s = self.config, self.config.spatial_stride, self.config.temporal_compression
-        if video.ndim != 5 or video.shape[1] != cfg.image_channels:
-            raise ValueError(f"expected a video B {cfg.image_channels} T H W in [-1, 1], got shape {tuple(video.shape)}; "
-                             f"the VAE takes channels before frames (rearrange 'b t c h w -> b c t h w')")
-        if not video.is_floating_point():
-            raise ValueError(f"expected float pixels in [-1, 1], got {video.dtype}; use `video.float() / 127.5 - 1`")
-        t, h, w = video.shape[2:]
-        if (t - 1) % s:
-            lower = 1 + s * max(0, (t - 1) // s)
-            raise ValueError(f"got {t} frames; the CogVideoX VAE needs 1+{s}n frames such as {lower} or {lower + s} "
-                             f"(1+8m, e.g. 49, to decode back to as many frames)")
-        if h % S or w % S:
-            raise ValueError(f"height and width must be multiples of {S}, got {h}x{w}; crop to "
-                             f"{h - h % S or S}x{w - w % S or S} or pad to {h + (-h) % S}x{w + (-w) % S}")
+        cfg = self.config
+        check_video(video, cfg.image_channels, cfg.temporal_compression, cfg.spatial_stride, "CogVideoX VAE",
+                    " (1+8m, e.g. 49, to decode back to as many frames)")
         return video.to(self.encoder.conv_in.weight.dtype)
 
     def _check_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        z = self.config.latent_channels
-        if latent.ndim != 5 or latent.shape[1] != z:
-            raise ValueError(f"expected a latent B {z} T' H' W', got shape {tuple(latent.shape)}; the VAE takes "
-                             f"channels before frames (the CogVideoX transformer's output is B F C H W: rearrange it)")
+        check_latent(latent, self.config.latent_channels,
+                     " (the CogVideoX transformer's output is B F C H W: rearrange it)")
         frames = latent.shape[2]
         if frames > 1 and frames % 2 == 0:
             raise ValueError(f"got {frames} latent frames; the CogVideoX decoder expands 1 + 2m latent frames (frame 0 "
@@ -256,8 +285,7 @@ class CogVideoXVAE(nn.Module):
             h = run_in_chunks(self.encoder, [x[:, :, a:b] for a, b in chunk_spans(x.shape[2], self.config.frames_per_chunk)])
         else:
             h = self.encoder(x)
-        mean, logvar = h.chunk(2, dim=1)
-        return mean, logvar.clamp(-30.0, 20.0)  # diffusers' DiagonalGaussianDistribution clamps it too
+        return split_moments(h)
 
     def encode(self, video: torch.Tensor, chunked: bool = True) -> torch.Tensor:
         """`B 3 T H W` -> scaled latent mean `B z T' H' W'` (the posterior's mode, as the I2V pipeline uses it)."""
@@ -275,8 +303,7 @@ class CogVideoXVAE(nn.Module):
 
     def forward(self, video: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> VAEOutput:
         mean, logvar = self.encode_moments(video)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator, dtype=mean.dtype,
-                                                        device=mean.device) if sample else mean
+        z = sample_posterior(mean, logvar, generator) if sample else mean
         return VAEOutput(self._decode_raw(z, chunked=True), mean, logvar)
 
     def tiled_encode(self, video: torch.Tensor, tile_size: int = 240, tile_stride: int = 192) -> torch.Tensor:

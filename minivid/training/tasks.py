@@ -113,6 +113,11 @@ register_task("t2v-tiny-cogvideox", functools.partial(t2v_task.build_model, "t2v
               "t2v-tiny with a tiny CogVideoX transformer (joint text+video attention, expert adaLN) in "
               "place of Wan's: same text encoder, data, objective and sampler",
               shipped=t2v_task.SHIPPED_FILES["t2v-tiny-cogvideox"])
+register_task("t2v-tiny-hunyuanvideo", functools.partial(t2v_task.build_model, "t2v-tiny-hunyuanvideo"),
+              t2v_task.build_dataset, t2v_task.t2v_loss,
+              "t2v-tiny with a tiny HunyuanVideo transformer (token refiner, double- then single-stream "
+              "blocks, masked text padding) in place of Wan's: same text encoder, data, objective and sampler",
+              shipped=t2v_task.SHIPPED_FILES["t2v-tiny-hunyuanvideo"])
 register_task("wan-vae-tiny", vae_task.build_vae, SyntheticClips, vae_task.vae_loss,
               "a small Wan2.1-style causal video VAE (4x time, 4x space, 16 channels): "
               "reconstruction + small KL (minivid/training/vae_task.py)", shipped=vae_task.SHIPPED)
