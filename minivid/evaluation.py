@@ -203,3 +203,6 @@ register_family(Family("cogvideox", "t2v-tiny-cogvideox", load_t2v, _generate_ti
 register_family(Family("hunyuanvideo", "t2v-tiny-hunyuanvideo", load_t2v, _generate_tiny, METADATA_KEY, t2v_task.export,
                        "HunyuanVideo transformer (token refiner, 1 double-stream + 3 single-stream blocks, masked "
                        "text padding, 3D RoPE on video) + the same text encoder, objective, sampler and latents as wan"))
+register_family(Family("hunyuanvideo-distilled", "t2v-tiny-hunyuanvideo-distilled", load_t2v, _generate_tiny, METADATA_KEY,
+                       t2v_task.export, "the hunyuanvideo row's model distilled from its own CFG: the guidance scale "
+                       "is an input (guidance_in), one forward pass per step instead of two"))

@@ -16,6 +16,7 @@ numbers, one call). Text encoding and VAE decoding stay outside: pass the umT5 s
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 from torch import Tensor
@@ -130,11 +131,16 @@ def sample_text_flow(velocity, context: Context, null_context: Context | None, *
 def generate(model: TinyT2V, vae: WanVAE, captions: list[str], *, seed: int = 0, num_steps: int = NUM_STEPS,
              shift: float = SHIFT, guidance_scale: float = GUIDANCE, frames: int = 17, size: int = 32) -> Tensor:
     """Videos `B 3 frames size size` in [-1, 1] for `captions`. The noise of the whole batch comes from
-    `seed`, so a clip depends on (seed, its place in the batch). guidance_scale 1: no guidance (one pass)."""
+    `seed`, so a clip depends on (seed, its place in the batch). guidance_scale 1: no guidance (one pass); a
+    guidance-distilled model takes the scale as an input and always runs one pass."""
     cfg = vae.config
     latent = vae_latent_size(frames, size, size, (cfg.temporal_stride, cfg.spatial_stride, cfg.spatial_stride))
     context = model.encode_text(captions)  # B L D
-    null = model.encode_text([""]) if guidance_scale != 1 else None  # 1 L D
-    latents = sample_text_flow(model.velocity, context, null, latent_shape=(cfg.z_dim, *latent), num_steps=num_steps,
+    velocity, null = model.velocity, None
+    if getattr(model.transformer.config, "guidance_embed", False):  # distilled: the scale is an input, one pass
+        velocity = functools.partial(model.velocity, guidance=guidance_scale * 1000.0)
+    elif guidance_scale != 1:
+        null = model.encode_text([""])  # 1 L D
+    latents = sample_text_flow(velocity, context, null, latent_shape=(cfg.z_dim, *latent), num_steps=num_steps,
                                shift=shift, guidance_scale=guidance_scale, seed=seed)  # B z T' H' W'
     return vae.decode(latents)

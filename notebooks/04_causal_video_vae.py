@@ -542,7 +542,9 @@ assert rows[0][5] == 126_892_531 and rows[1][5] == 704_688_668
 # tiles, each is encoded (or decoded) alone, and every output pixel is the weighted mean of the
 # tiles covering it, with weights that ramp linearly across each overlap so seams fade instead of
 # jump. From scratch: tile positions and the 1-D ramps, for a 64-pixel-wide frame with 32-pixel
-# tiles every 16 pixels.
+# tiles every 16 pixels. (This symmetric weighted mean is minivid's `tiled_apply`. The official
+# HunyuanVideo code and diffusers blend in order instead — each tile's first rows crossfaded from its
+# already-blended neighbour, then cropped to the stride; notebook 17 §7 reproduces that rule exactly.)
 
 # %%
 def tile_spans(size: int, tile: int, stride: int) -> list[tuple[int, int]]:

@@ -66,7 +66,7 @@ def test_training_sets_hold_out_combinations_but_every_word():
     assert set(evaluation.SEEN_SAMPLE) <= seen and len(evaluation.SEEN_SAMPLE) == len(held)
 
 
-@pytest.mark.parametrize("task", list(t2v_task.TRANSFORMERS))
+@pytest.mark.parametrize("task", t2v_task.BAKE_OFF)
 def test_cli_trains_a_few_steps_and_the_loss_decreases(task, tmp_path, monkeypatch):
     monkeypatch.setenv("MINIVID_RUNS", str(tmp_path / "runs"))  # the latent cache goes to runs/cache
     out = tmp_path / "run"
@@ -175,7 +175,7 @@ def test_shipped_checkpoint_is_small_and_describes_its_training(task):
 
 def test_the_shipped_families_had_the_same_budget():
     """The bake-off compares architectures: the same training settings, data and steps for every family."""
-    infos = [t2v_task.read_info(path) for path in t2v_task.SHIPPED_FILES.values()]
+    infos = [t2v_task.read_info(t2v_task.SHIPPED_FILES[task]) for task in t2v_task.BAKE_OFF]
     for info in infos[1:]:
         assert info["train"] == infos[0]["train"] and info["step"] == infos[0]["step"]
         assert info["run"]["data"] == infos[0]["run"]["data"]
@@ -200,3 +200,22 @@ def test_export_and_load_refuse_what_is_not_theirs(tmp_path):
         t2v_task.export(tmp_path, tmp_path / "t2v.safetensors")  # an empty run directory
     with pytest.raises(ValueError, match="has no 'minivid.t2v' metadata"):
         t2v_task.load_t2v(t2v_task.VAE_FILE)  # the shipped VAE is not a t2v file
+
+
+def test_the_distilled_student_starts_as_the_teachers_conditional_model():
+    """Guidance distillation's starting point: the shipped teacher's weights plus a `guidance_in` whose last
+    Linear is zero, so at any scale the student's one pass is exactly the teacher's conditional velocity; the
+    loss reaches the guidance embedder through the scale."""
+    from minivid.training import distill_task
+
+    torch.manual_seed(0)
+    student, teacher = distill_task.build_student(), t2v_task.load_t2v(distill_task.TEACHER)
+    ids = student.tokenizer(["red circle moving left", "blue square bouncing"])
+    latent, t = torch.randn(2, 16, 5, 8, 8), torch.tensor([100.0, 900.0])
+    with torch.no_grad():
+        one_pass = student.velocity(latent, t, student.text_condition(ids), guidance=torch.tensor([1000.0, 6000.0]))
+        assert torch.equal(one_pass, teacher(latent, t, ids))
+    batch = {"latent": torch.randn(4, 16, 5, 8, 8), "caption": ["red circle moving left"] * 4}
+    loss, _ = distill_task.distill_loss(student, batch)
+    loss.backward()
+    assert loss.item() > 0 and student.transformer.guidance_in.mlp[2].weight.grad.abs().max() > 0

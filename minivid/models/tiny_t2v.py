@@ -15,6 +15,8 @@ architectures and nothing else. The text encoder is trained with the transformer
 """
 from __future__ import annotations
 
+import dataclasses
+
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -38,6 +40,9 @@ TINY_COGVIDEOX = CogVideoXConfig(heads=2, head_dim=64, layers=4, in_channels=16,
 # proportions of the head, and no guidance embedding: like the others it learns the null caption for CFG.
 TINY_HUNYUANVIDEO = HunyuanVideoConfig(heads=2, head_dim=64, double_layers=1, single_layers=3, text_dim=64,
                                        pooled_dim=64, guidance_embed=False, rope_axes=(8, 28, 28))
+# The same model with a guidance embedding (`guidance_in`), as HYVideo-T/2-cfgdistill: a student that takes the
+# CFG scale as an input and matches the CFG teacher's guided velocity in one pass (`training/distill_task.py`).
+TINY_HUNYUANVIDEO_DISTILLED = dataclasses.replace(TINY_HUNYUANVIDEO, guidance_embed=True)
 TRANSFORMERS = {WanConfig: WanModel, CogVideoXConfig: CogVideoXModel, HunyuanVideoConfig: HunyuanVideoModel}
 # sampling defaults (`minivid.sampling.generate`), chosen by measuring the seen combinations only
 NUM_STEPS, SHIFT, GUIDANCE = 20, 3.0, 4.0
@@ -80,15 +85,17 @@ class TinyT2V(nn.Module):
         mask[:, 0] = True
         return states, mask
 
-    def velocity(self, latent: Tensor, t: Tensor, text: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+    def velocity(self, latent: Tensor, t: Tensor, text: Tensor | tuple[Tensor, Tensor],
+                 guidance: float | None = None) -> Tensor:
         """latent `B C T H W`, t `(B,)` = σ·1000, text from `encode_text` -> velocity `B C T H W`, whatever
-        layout the transformer takes (CogVideoX's is frames before channels)."""
+        layout the transformer takes (CogVideoX's is frames before channels). `guidance`: the CFG scale × 1000,
+        for a guidance-distilled HunyuanVideo only."""
         layout = self.transformer.video_layout
         x = rearrange(latent, f"b c f h w -> {layout}")
         if isinstance(self.transformer, HunyuanVideoModel):
             states, mask = text
             weight = mask.to(states.dtype)[..., None]
-            out = self.transformer(x, t, states, mask, pooled=(states * weight).sum(1) / weight.sum(1))
+            out = self.transformer(x, t, states, mask, (states * weight).sum(1) / weight.sum(1), guidance)
         else:
             out = self.transformer(x, t, text)
         return rearrange(out, f"{layout} -> b c f h w")

@@ -41,7 +41,7 @@ from minivid.config import runs_dir
 from minivid.data import SAMPLE_DIR, VOCABULARY, SyntheticClips, split_combinations
 from minivid.diffusion import flow_noisy_sample, flow_velocity_target, training_sigmas
 from minivid.files import load_safetensors, open_safetensors
-from minivid.models.tiny_t2v import TINY_COGVIDEOX, TINY_HUNYUANVIDEO, TINY_WAN, TinyT2V
+from minivid.models.tiny_t2v import TINY_COGVIDEOX, TINY_HUNYUANVIDEO, TINY_HUNYUANVIDEO_DISTILLED, TINY_WAN, TinyT2V
 from minivid.models.vae import WanVAE
 from minivid.training.checkpoint import (load_weights, read_checkpoint, read_shipped_info, run_checkpoint,
                                          ship_weights)
@@ -49,10 +49,13 @@ from minivid.training.vae_task import SHIPPED as VAE_FILE
 from minivid.training.vae_task import load_vae
 
 TRANSFORMERS = {"t2v-tiny": TINY_WAN, "t2v-tiny-cogvideox": TINY_COGVIDEOX,  # task -> its transformer
-                "t2v-tiny-hunyuanvideo": TINY_HUNYUANVIDEO}
+                "t2v-tiny-hunyuanvideo": TINY_HUNYUANVIDEO,
+                "t2v-tiny-hunyuanvideo-distilled": TINY_HUNYUANVIDEO_DISTILLED}  # (training: distill_task.py)
 SHIPPED_FILES = {"t2v-tiny": SAMPLE_DIR / "t2v_tiny.safetensors",
                  "t2v-tiny-cogvideox": SAMPLE_DIR / "t2v_tiny_cogvideox.safetensors",
-                 "t2v-tiny-hunyuanvideo": SAMPLE_DIR / "t2v_tiny_hunyuanvideo.safetensors"}
+                 "t2v-tiny-hunyuanvideo": SAMPLE_DIR / "t2v_tiny_hunyuanvideo.safetensors",
+                 "t2v-tiny-hunyuanvideo-distilled": SAMPLE_DIR / "t2v_tiny_hunyuanvideo_distilled.safetensors"}
+BAKE_OFF = ("t2v-tiny", "t2v-tiny-cogvideox", "t2v-tiny-hunyuanvideo")  # trained from scratch, one budget
 SHIPPED = SHIPPED_FILES["t2v-tiny"]
 METADATA_KEY = "minivid.t2v"
 TRAIN_COMBINATIONS, HELD_OUT = split_combinations(0.2, seed=0)  # 72 seen, 18 held out

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minivid.data import SyntheticClips
-from minivid.training import t2v_task, vae_task
+from minivid.training import distill_task, t2v_task, vae_task
 from minivid.training.loop import LossFn, TrainConfig, Trainer
 
 
@@ -118,6 +118,10 @@ register_task("t2v-tiny-hunyuanvideo", functools.partial(t2v_task.build_model, "
               "t2v-tiny with a tiny HunyuanVideo transformer (token refiner, double- then single-stream "
               "blocks, masked text padding) in place of Wan's: same text encoder, data, objective and sampler",
               shipped=t2v_task.SHIPPED_FILES["t2v-tiny-hunyuanvideo"])
+register_task(distill_task.TASK, distill_task.build_student, t2v_task.build_dataset, distill_task.distill_loss,
+              "guidance distillation: the shipped tiny HunyuanVideo (CFG, two passes a step) as the teacher of the "
+              "same network with a guidance embedding (one pass), as HYVideo-T/2-cfgdistill",
+              shipped=t2v_task.SHIPPED_FILES[distill_task.TASK])
 register_task("wan-vae-tiny", vae_task.build_vae, SyntheticClips, vae_task.vae_loss,
               "a small Wan2.1-style causal video VAE (4x time, 4x space, 16 channels): "
               "reconstruction + small KL (minivid/training/vae_task.py)", shipped=vae_task.SHIPPED)
