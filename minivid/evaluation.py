@@ -32,6 +32,7 @@ from minivid.data import ALL_COMBINATIONS, caption, describe, judge, make_clip
 from minivid.sampling import generate as generate_tiny
 from minivid.training import tasks
 from minivid.training.checkpoint import read_shipped_info
+from minivid.training.loop import read_log
 from minivid.training import t2v_task
 from minivid.training.t2v_task import HELD_OUT, METADATA_KEY, TRAIN_COMBINATIONS, load_t2v
 from minivid.training.vae_task import load_vae
@@ -160,6 +161,35 @@ def grid(row: Row, per_group: int = 4, every: int = 2) -> plt.Figure:
     labels = [[f"{s} {c}" if s != "none" else "none" for s, c in zip(found.frame_shapes, found.frame_colours)]
               for _, (_, _, _, found) in picked]
     return frame_grid(*[video for _, (video, *_) in picked], titles=titles, every=every, frame_labels=labels)
+
+
+def training_table(models: dict[str, nn.Module]) -> list[dict[str, str]]:
+    """One row per family (name -> its shipped model, `TinyT2V`): transformer class, parameters, the budget
+    and the minutes it trained, from the shipped file's metadata (for `viz.table`)."""
+    rows = []
+    for name, model in models.items():
+        info = read_shipped_info(get_family(name).shipped, METADATA_KEY)
+        rows.append({"family": name, "transformer": type(model.transformer).__name__,
+                     "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+                     "of which the transformer": f"{sum(p.numel() for p in model.transformer.parameters()):,}",
+                     "steps × clips": f"{info['train']['steps']:,} × {info['train']['batch_size']}",
+                     "training minutes (2-core CPU)": f"{info['train_seconds'] / 60:.0f}"})
+    return rows
+
+
+def loss_curves(names: list[str], smooth: int = 25) -> plt.Figure:
+    """The shipped runs' training losses (each family's `.log.jsonl`), each point the mean of `smooth`
+    logged batches, on one log-scale axis."""
+    fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
+    for name in names:
+        log = read_log(get_family(name).shipped.with_suffix(".log.jsonl"))
+        losses = torch.tensor([r["loss"] for r in log])
+        means = torch.nn.functional.avg_pool1d(losses[None, None], smooth, 1)[0, 0]
+        ax.plot([r["step"] for r in log][smooth // 2:smooth // 2 + len(means)], means, label=name)
+    ax.set(xlabel="step", ylabel="flow-matching loss", yscale="log", title="training loss, same data and schedule")
+    ax.legend()
+    plt.close(fig)
+    return fig
 
 
 @torch.no_grad()

@@ -77,7 +77,6 @@ from minivid.models.cogvideox import CogVideoXBlock, CogVideoXModel, forward_flo
 from minivid.models.cogvideox_vae import chunk_spans
 from minivid.models.wan import WanBlock
 from minivid.sampling import generate
-from minivid.train import read_log
 from minivid.training import t2v_task
 from minivid.training.vae_task import load_vae
 
@@ -1149,23 +1148,8 @@ tiny = {name: t2v_task.load_t2v(t2v_task.SHIPPED_FILES[task]) for name, task in 
 infos = {name: t2v_task.read_info(t2v_task.SHIPPED_FILES[task]) for name, task in families.items()}
 assert isinstance(tiny["cogvideox"].transformer, CogVideoXModel)
 assert infos["wan"]["train"] == infos["cogvideox"]["train"] and infos["wan"]["run"]["data"] == infos["cogvideox"]["run"]["data"]
-display(viz.table([{"family": name, "transformer": type(model.transformer).__name__,
-                    "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
-                    "of which the transformer": f"{sum(p.numel() for p in model.transformer.parameters()):,}",
-                    "steps × clips": f"{infos[name]['train']['steps']:,} × {infos[name]['train']['batch_size']}",
-                    "training minutes (2-core CPU)": f"{infos[name]['train_seconds'] / 60:.0f}"}
-                   for name, model in tiny.items()]))
-
-logs = {name: read_log(t2v_task.SHIPPED_FILES[task].with_suffix(".log.jsonl")) for name, task in families.items()}
-fig, ax = plt.subplots(figsize=(7, 3), layout="constrained")
-for name, log in logs.items():
-    losses = torch.tensor([r["loss"] for r in log])
-    smooth = torch.nn.functional.avg_pool1d(losses[None, None], 25, 1)[0, 0]  # the mean of 25 logged batches
-    ax.plot([r["step"] for r in log][12:12 + len(smooth)], smooth, label=name)
-ax.set(xlabel="step", ylabel="flow-matching loss", yscale="log", title="training loss, same data and schedule")
-ax.legend()
-plt.close(fig)
-fig
+display(viz.table(evaluation.training_table(tiny)))
+evaluation.loss_curves(list(families))
 
 # %% [markdown]
 # The strict rows, on the same prompts and the same noise (CI mode measures a small sample;

@@ -43,6 +43,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, cos_first: bool = True, freq_s
     return torch.cat(pair, dim=-1)
 
 
+def per_sample(value, batch: int, name: str, device) -> torch.Tensor:
+    """A timestep-like input given as a number or a `(B,)` tensor -> `(B,)` tensor (a number or a 0-d tensor
+    is spread over the batch); any other shape is a ValueError naming `name` (t, guidance, ofs, ...)."""
+    value = value if torch.is_tensor(value) else torch.tensor(float(value), device=device)
+    value = value.expand(batch) if value.ndim == 0 else value
+    if tuple(value.shape) != (batch,):
+        raise ValueError(f"{name} must be a number or (B,) = ({batch},); got {tuple(value.shape)}")
+    return value
+
+
 # --- fixed sin-cos position tables ---------------------------------------------------------------
 
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from minivid.layers.attention import SelfAttention
-from minivid.layers.embed import PatchEmbed3d, patch_grid, sincos_3d, timestep_embedding, unpatchify
+from minivid.layers.embed import PatchEmbed3d, patch_grid, per_sample, sincos_3d, timestep_embedding, unpatchify
 from minivid.layers.norm import gate_split, modulate, modulate_split
 from minivid.layers.rope import rope_3d, rope_dims
 
@@ -230,22 +230,14 @@ class CogVideoXModel(nn.Module):
                     f"(latent {cfg.sample_grid}: its training resolution); got {context.shape[1]} text tokens and "
                     f"a {grid} grid. Pad the prompt to {cfg.text_length} tokens and keep the latent size "
                     f"{cfg.sample_grid[1]}x{cfg.sample_grid[2]} with at most {cfg.sample_grid[0]} latent frames")
-        t = self._per_sample(t, batch, "t", x.device)
+        t = per_sample(t, batch, "t", x.device)
         if cfg.ofs_embed_dim:
             if ofs is None:
                 raise ValueError("a v1.5 I2V model needs `ofs` (the pipeline passes 2.0)")
-            ofs = self._per_sample(ofs, batch, "ofs", x.device)
+            ofs = per_sample(ofs, batch, "ofs", x.device)
         elif ofs is not None:
             raise ValueError("this model has no ofs embedding (only CogVideoX 1.5 I2V does); drop `ofs`")
         return x.to(weight.dtype), t, context.to(weight.dtype), ofs, grid
-
-    @staticmethod
-    def _per_sample(value, batch: int, name: str, device) -> Tensor:
-        value = value if torch.is_tensor(value) else torch.tensor(float(value), device=device)
-        value = value.expand(batch) if value.ndim == 0 else value
-        if tuple(value.shape) != (batch,):
-            raise ValueError(f"{name} must be a number or (B,) = ({batch},); got {tuple(value.shape)}")
-        return value
 
 
 # --- compute accounting ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from minivid.layers.attention import attention, make_qk_norm, merge_heads, split_heads
-from minivid.layers.embed import PatchEmbed3d, patch_grid, timestep_embedding, unpatchify
+from minivid.layers.embed import PatchEmbed3d, patch_grid, per_sample, timestep_embedding, unpatchify
 from minivid.layers.norm import gate_split, modulate, modulate_split
 from minivid.layers.rope import ROPE_THETA, apply_rope, check_rope_dims, rope_3d
 
@@ -434,15 +434,6 @@ class HunyuanVideoModel(nn.Module):
         t = per_sample(t, batch, "t", x.device)
         guidance = None if guidance is None else per_sample(guidance, batch, "guidance", x.device)
         return x.to(dtype), t, context.to(dtype), valid, pooled.to(dtype), guidance, grid
-
-
-def per_sample(value, batch: int, name: str, device) -> Tensor:
-    """A number or `(B,)` tensor -> `(B,)` float tensor; anything else is a ValueError."""
-    value = value if torch.is_tensor(value) else torch.tensor(float(value), device=device)
-    value = value.expand(batch) if value.ndim == 0 else value
-    if tuple(value.shape) != (batch,):
-        raise ValueError(f"{name} must be a number or (B,) = ({batch},); got {tuple(value.shape)}")
-    return value
 
 
 # --- compute accounting ---------------------------------------------------------------------------
