@@ -31,7 +31,7 @@ from minivid.layers.tiling import tiled_apply
 from minivid.models.dit import DiT
 from minivid.models.text import TextEncoder, WordTokenizer
 from minivid.models.tiny_t2v import TinyT2V
-from minivid.sampling import sample_t2v
+from minivid.sampling import sample_hunyuanvideo, sample_t2v
 from minivid.train import main as train_cli
 from minivid.training import load_weights, read_checkpoint
 from minivid.training.t2v_task import load_t2v
@@ -181,6 +181,9 @@ CASES = [
          ValueError, r"context must be text states \(B, Lt, text_dim\) = \(1, Lt, 32\); got \(1, 6, 48\)"),
     Case("hunyuanvideo: odd latent width for 2x2 patches", hunyuan(x=torch.randn(1, 16, 2, 4, 5)),
          ValueError, r"not divisible by the patch \(1, 2, 2\)"),
+    Case("hunyuanvideo: embedded guidance for a model without a guidance embedder", lambda: sample_hunyuanvideo(
+        cog("hunyuanvideo-i2v-33ch-tiny"), torch.randn(1, 6, 32), torch.ones(1, 6), torch.randn(1, 16),
+        latent_size=(1, 4, 4), num_steps=1), ValueError, r"no guidance embedder; pass embedded_guidance=None"),
     Case("hunyuanvideo: 129 frames at 721 pixels", lambda: presets.cost("hunyuanvideo-t2v", 129, 721, 1280),
          ValueError, r"height 721 does not fit: .*multiple of 16; use 720 or 736"),
     Case("hunyuanvideo: RoPE axes that do not add up to the head", lambda: presets.HunyuanVideoConfig(

@@ -276,9 +276,15 @@ def test_samples_regenerate_byte_for_byte(tmp_path):
 
 
 def test_data_samples_stay_small():
-    # clips plus the tiny checkpoints the repo's own trainers produced; a clone should stay light
-    total = sum(f.stat().st_size for f in SAMPLE_DIR.iterdir())
-    assert total < 12e6, f"data_samples/ is {total / 1e6:.1f} MB; keep checkpoints tiny (weights only, no optimiser)"
+    """Clips plus the tiny checkpoints the repo's own trainers produced; a clone should stay light. Every
+    file stays under the 5 MB the issues set for a shipped checkpoint (weights only, float16, no optimiser);
+    the folder grows by one or two such files per Part II system (2–5 MB each; 19 MB with three systems
+    shipped), so its budget, 25 MB, leaves room for the next while a clone stays light."""
+    sizes = {f.name: f.stat().st_size for f in SAMPLE_DIR.iterdir()}
+    too_big = {name: size for name, size in sizes.items() if size >= 5 * 2**20}
+    assert not too_big, f"files over 5 MB in data_samples/: {too_big}; keep checkpoints tiny (weights only, no optimiser)"
+    total = sum(sizes.values())
+    assert total < 25e6, f"data_samples/ is {total / 1e6:.1f} MB; keep checkpoints tiny (weights only, no optimiser)"
 
 
 def test_load_samples_gives_the_clips_the_specs_describe():
