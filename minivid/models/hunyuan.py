@@ -97,7 +97,8 @@ def mlp(dim_in: int, dim: int, hidden: int | None = None, act: nn.Module | None 
 
 
 def adaln(dim: int, factor: int) -> nn.Sequential:
-    """`ModulateDiT`: SiLU -> Linear(dim, factor·dim), zero-initialised, so every gate starts at 0."""
+    """`ModulateDiT`: SiLU -> Linear(dim, factor·dim); `HunyuanVideoModel.initialize_weights` zeroes the Linear,
+    so every gate starts at 0."""
     return nn.Sequential(nn.SiLU(), nn.Linear(dim, factor * dim))
 
 
