@@ -61,7 +61,7 @@ class TinyT2V(nn.Module):
     model, is the masked mean of the same states.
     """
 
-    def __init__(self, vocabulary, transformer: WanConfig | CogVideoXConfig = TINY_WAN,
+    def __init__(self, vocabulary, transformer: WanConfig | CogVideoXConfig | HunyuanVideoConfig = TINY_WAN,
                  text_layers: int = TEXT_LAYERS, text_length: int = TEXT_LENGTH):
         super().__init__()
         if type(transformer) not in TRANSFORMERS:
@@ -78,6 +78,7 @@ class TinyT2V(nn.Module):
         return self.text_condition(self.tokenizer(captions).to(device))
 
     def text_condition(self, ids: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """ids `B L` -> what the transformer reads: the text states, and for HunyuanVideo their mask too."""
         states = self.text_encoder(ids)
         if not isinstance(self.transformer, HunyuanVideoModel):
             return states
@@ -86,7 +87,7 @@ class TinyT2V(nn.Module):
         return states, mask
 
     def velocity(self, latent: Tensor, t: Tensor, text: Tensor | tuple[Tensor, Tensor],
-                 guidance: float | None = None) -> Tensor:
+                 guidance: Tensor | float | None = None) -> Tensor:
         """latent `B C T H W`, t `(B,)` = σ·1000, text from `encode_text` -> velocity `B C T H W`, whatever
         layout the transformer takes (CogVideoX's is frames before channels). `guidance`: the CFG scale × 1000,
         for a guidance-distilled HunyuanVideo only."""
