@@ -36,7 +36,7 @@ from minivid.training.loop import read_log
 from minivid.training import t2v_task
 from minivid.training.t2v_task import HELD_OUT, METADATA_KEY, TRAIN_COMBINATIONS, load_t2v
 from minivid.training.vae_task import load_vae
-from minivid.viz import frame_grid
+from minivid.viz import frame_grid, scrubber
 
 SEEN_SAMPLE = TRAIN_COMBINATIONS[::4]  # 18 of the 72 seen combinations, as many as are held out
 SEEDS = (0, 1, 2, 3)
@@ -161,6 +161,19 @@ def grid(row: Row, per_group: int = 4, every: int = 2) -> plt.Figure:
     labels = [[f"{s} {c}" if s != "none" else "none" for s, c in zip(found.frame_shapes, found.frame_colours)]
               for _, (_, _, _, found) in picked]
     return frame_grid(*[video for _, (video, *_) in picked], titles=titles, every=every, frame_labels=labels)
+
+
+def load_shipped(names: list[str]) -> dict[str, nn.Module]:
+    """{family: its shipped model, in eval mode} for the families `names`."""
+    return {name: get_family(name).load(get_family(name).shipped) for name in names}
+
+
+def side_by_side(models: dict[str, nn.Module], prompts: list[str], seed: int = 0):
+    """A scrubber with every prompt through every family's model, same noise seed: prompt by prompt, the
+    families next to each other."""
+    videos = [video for prompt in prompts for name, model in models.items()
+              for video in get_family(name).generate(model, [prompt], seed=seed)]
+    return scrubber(*videos, titles=[f"{name}: {prompt}" for prompt in prompts for name in models])
 
 
 def training_table(models: dict[str, nn.Module]) -> list[dict[str, str]]:

@@ -76,9 +76,7 @@ from minivid.layers.rope import rope_3d, rope_dims
 from minivid.models.cogvideox import CogVideoXBlock, CogVideoXModel, forward_flops, modulate_experts
 from minivid.models.cogvideox_vae import chunk_spans
 from minivid.models.wan import WanBlock
-from minivid.sampling import generate
 from minivid.training import t2v_task
-from minivid.training.vae_task import load_vae
 
 minivid.check_environment()
 torch.set_num_threads(1)  # tiny models: a second thread costs more in syncing than it saves
@@ -1144,7 +1142,7 @@ print(f"CogVideoX-5B block: {shared_formula:,} parameters = one shared attention
 
 # %%
 families = {"wan": "t2v-tiny", "cogvideox": "t2v-tiny-cogvideox"}
-tiny = {name: t2v_task.load_t2v(t2v_task.SHIPPED_FILES[task]) for name, task in families.items()}
+tiny = evaluation.load_shipped(list(families))
 infos = {name: t2v_task.read_info(t2v_task.SHIPPED_FILES[task]) for name, task in families.items()}
 assert isinstance(tiny["cogvideox"].transformer, CogVideoXModel)
 assert infos["wan"]["train"] == infos["cogvideox"]["train"] and infos["wan"]["run"]["data"] == infos["cogvideox"]["run"]["data"]
@@ -1165,10 +1163,7 @@ for row in rows:  # strict "all three" on both sets; an untrained model scores a
 # The same held-out prompts and seeds through both models, side by side (drag the slider):
 
 # %%
-prompts = [data.caption(*combo) for combo in t2v_task.HELD_OUT[:2]]
-side_by_side = [video for prompt in prompts for name in families
-                for video in generate(tiny[name], load_vae(), [prompt], seed=0)]
-viz.scrubber(*side_by_side, titles=[f"{name}: {prompt}" for prompt in prompts for name in families])
+evaluation.side_by_side(tiny, [data.caption(*combo) for combo in t2v_task.HELD_OUT[:2]], seed=0)
 
 # %% [markdown]
 # And the CogVideoX row's clips — seen, held out, and its failures — with what the analyser read in

@@ -469,8 +469,9 @@ q, k, v = (torch.randn(1, 2, video_len + 7, 8, generator=g) for _ in range(3))
 assert_close(joint_attention(q, k, v, text_valid), attend(q, k, v, official), rtol=1e-6, atol=1e-6)
 diff_rows = (attend(q, k, v, official) - attend(q, k, v, key_only)).abs().amax(dim=(0, 1, 3))
 assert diff_rows[:video_len + 4].max() == 0 and diff_rows[video_len + 4:].min() > 0
-print("joint_attention == the L×L segment mask; the key-only mask changes the pad rows only:",
-      [f"{d:.2f}" for d in diff_rows.tolist()])
+print(f"joint_attention == the L×L segment mask; the key-only mask changes nothing in the {video_len + 4} "
+      f"video and real-text rows and moves the 3 pad rows by {diff_rows[video_len + 4:].min():.2f} to "
+      f"{diff_rows[video_len + 4:].max():.2f}")
 
 # %% [markdown]
 # And the property that matters: whatever the padded slots hold, the video does not move — bit for bit.
@@ -721,7 +722,7 @@ print(f"steps spent above σ = 0.5: " + ", ".join(f"shift {s:g}: {(flow_sigmas(5
 
 # %%
 families = {"wan": "t2v-tiny", "cogvideox": "t2v-tiny-cogvideox", "hunyuanvideo": "t2v-tiny-hunyuanvideo"}
-tiny = {name: t2v_task.load_t2v(t2v_task.SHIPPED_FILES[task]) for name, task in families.items()}
+tiny = evaluation.load_shipped(list(families))
 infos = {name: t2v_task.read_info(t2v_task.SHIPPED_FILES[task]) for name, task in families.items()}
 assert isinstance(tiny["hunyuanvideo"].transformer, HunyuanVideoModel)
 assert infos["wan"]["train"] == infos["hunyuanvideo"]["train"] and infos["wan"]["run"]["data"] == infos["hunyuanvideo"]["run"]["data"]
@@ -742,10 +743,7 @@ for row in rows:  # strict "all three" on both sets; an untrained model scores a
 # Held-out prompts through the three models, side by side (drag the slider):
 
 # %%
-prompts = [data.caption(*combo) for combo in t2v_task.HELD_OUT[:2]]
-side_by_side = [video for prompt in prompts for name in families
-                for video in generate(tiny[name], load_vae(), [prompt], seed=0)]
-viz.scrubber(*side_by_side, titles=[f"{name}: {prompt}" for prompt in prompts for name in families])
+evaluation.side_by_side(tiny, [data.caption(*combo) for combo in t2v_task.HELD_OUT[:2]], seed=0)
 
 # %% [markdown]
 # And the HunyuanVideo row's clips — seen, held out, and its failures — with what the analyser read in
